@@ -1,0 +1,189 @@
+"""BEIR datasets: any folder in BEIR layout, plus the official datasets by name.
+
+Layout (as beir's GenericDataLoader): `corpus.jsonl` ({"_id", "title", "text"}), `queries.jsonl`
+({"_id", "text"}), `qrels/<split>.tsv` (header, then `query-id corpus-id score`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.data.task import DataError, RetrievalTask
+from bench.paths import data_root
+
+BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
+
+
+@dataclass(frozen=True)
+class BeirDataset:
+    name: str
+    md5: str  # of the official zip, as published in beir's README
+    splits: tuple[str, ...]
+
+    @property
+    def url(self) -> str:
+        return BEIR_URL.format(name=self.name)
+
+
+BEIR_DATASETS: dict[str, BeirDataset] = {
+    d.name: d
+    for d in [
+        BeirDataset("scifact", "5f7d1de60b170fc8027bb7898e2efca1", ("train", "test")),
+        BeirDataset("nfcorpus", "a89dba18a62ef92f7d323ec890a0d38d", ("train", "dev", "test")),
+        BeirDataset("arguana", "8ad3e3c2a5867cdced806d6503f29b99", ("test",)),
+        BeirDataset("fiqa", "17918ed23cd04fb15047f73e6c3bd9d9", ("train", "dev", "test")),
+        BeirDataset("trec-covid", "ce62140cb23feb9becf6270d0d1fe6d1", ("test",)),
+        BeirDataset("scidocs", "38121350fc3a4d2f48850f6aff52e4a9", ("test",)),
+        BeirDataset("quora", "18fb154900ba42a600f84b839c173167", ("dev", "test")),
+        BeirDataset("webis-touche2020", "46f650ba5a527fc69e0a6521c5a23563", ("test",)),
+        BeirDataset("nq", "d4d3d2e48787a744b6f6e691ff534307", ("test",)),
+        BeirDataset("hotpotqa", "f412724f78b0d91183a0e86805e16114", ("train", "dev", "test")),
+        BeirDataset("dbpedia-entity", "c2a39eb420a3164af735795df012ac2c", ("dev", "test")),
+        BeirDataset("fever", "5a818580227bfb4b35bb6fa46d9b6c03", ("train", "dev", "test")),
+        BeirDataset("climate-fever", "8b66f0a9126c521bae2bde127b4dc99d", ("test",)),
+        BeirDataset("msmarco", "444067daf65d982533ea17ebd59501e4", ("train", "dev", "test")),
+    ]
+}
+# The sets the offline mirror holds: the default of `run --suite beir`.
+DEFAULT_BEIR = ("scifact", "nfcorpus", "arguana")
+
+
+def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
+    if not path.is_file():
+        raise DataError(f"missing file {path}: a BEIR folder needs corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
+    records = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{lineno}: malformed JSON ({e.msg}); fix or remove that line") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+            missing = [k for k in required if k not in record]
+            if missing:
+                raise DataError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
+            if not str(record["_id"]).strip():
+                raise DataError(f"{path}:{lineno}: empty _id")
+            records.append(record)
+    return records
+
+
+def _unique_by_id(records: list[dict], path: Path) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for record in records:
+        rid = str(record["_id"])
+        if rid in out:
+            raise DataError(f"{path}: duplicate _id {rid!r}; ids must be unique")
+        out[rid] = record
+    return out
+
+
+def load_corpus(folder: Path) -> dict[str, dict[str, str]]:
+    path = folder / "corpus.jsonl"
+    records = _unique_by_id(_read_jsonl(path, ("_id", "text")), path)
+    return {rid: {"title": r.get("title") or "", "text": r["text"] or ""} for rid, r in records.items()}
+
+
+def load_queries(folder: Path) -> dict[str, str]:
+    path = folder / "queries.jsonl"
+    records = _unique_by_id(_read_jsonl(path, ("_id", "text")), path)
+    return {rid: r["text"] for rid, r in records.items()}
+
+
+def available_splits(folder: Path) -> list[str]:
+    return sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+
+
+def load_qrels(folder: Path, split: str) -> dict[str, dict[str, int]]:
+    path = folder / "qrels" / f"{split}.tsv"
+    if not path.is_file():
+        raise DataError(f"unknown split {split!r} for {folder}: no {path}; available splits: {available_splits(folder) or 'none'}")
+    qrels: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        for lineno, row in enumerate(reader, 1):
+            if lineno == 1 and row and not row[-1].lstrip("-").isdigit():
+                continue  # header
+            if not row:
+                continue
+            if len(row) != 3 or not row[2].lstrip("-").isdigit():
+                raise DataError(f"{path}:{lineno}: expected 'query-id<TAB>corpus-id<TAB>score', got {row!r}")
+            qid, did, score = row
+            qrels.setdefault(qid, {})[did] = int(score)
+    return qrels
+
+
+def load_beir_folder(folder: Path, split: str = "test", name: str | None = None) -> RetrievalTask:
+    """Load and validate one BEIR-layout folder as a task."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"no dataset folder at {folder}")
+    qrels = load_qrels(folder, split)
+    corpus = load_corpus(folder)
+    queries = load_queries(folder)
+    warnings = []
+    unknown_queries = sorted(q for q in qrels if q not in queries)
+    if unknown_queries:
+        raise DataError(f"{folder}/qrels/{split}.tsv names {len(unknown_queries)} query ids absent from "
+                        f"queries.jsonl (first: {unknown_queries[0]!r})")
+    missing_docs = sum(1 for judged in qrels.values() for d in judged if d not in corpus)
+    if missing_docs:
+        # Kept, as BEIR does: such judgements can never be retrieved and only lower recall.
+        warnings.append(f"{missing_docs} qrels point to documents absent from the corpus")
+    return RetrievalTask(
+        suite="beir", dataset=name or folder.name, split=split, corpus=corpus,
+        queries={q: queries[q] for q in qrels}, qrels=qrels, warnings=warnings,
+    )
+
+
+def beir_folder(name: str, root: Path | None = None, download: bool = True) -> Path:
+    """Find a dataset by name under the data root, or download and verify the official zip."""
+    if name not in BEIR_DATASETS:
+        raise DataError(f"unknown BEIR dataset {name!r}; known: {', '.join(sorted(BEIR_DATASETS))}")
+    root = Path(root) if root else data_root()
+    folder = root / "beir" / name
+    if (folder / "corpus.jsonl").is_file():
+        return folder
+    if not download:
+        raise DataError(f"BEIR dataset {name!r} not found at {folder}; set BENCH_DATA to a folder holding beir/{name}/")
+    return download_beir(BEIR_DATASETS[name], root / "beir")
+
+
+def download_beir(dataset: BeirDataset, dest: Path) -> Path:
+    """Download the official zip, check its md5, unpack atomically into dest/<name>."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest) as tmp:
+        archive = Path(tmp) / f"{dataset.name}.zip"
+        try:
+            urllib.request.urlretrieve(dataset.url, archive)
+        except OSError as e:
+            raise DataError(f"could not download {dataset.url} ({e}); offline, point BENCH_DATA at a mirror "
+                            f"holding beir/{dataset.name}/") from None
+        md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+        if md5 != dataset.md5:
+            raise DataError(f"{dataset.url}: md5 {md5} differs from the published {dataset.md5}; not unpacked")
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(tmp)
+        target = dest / dataset.name
+        if not target.exists():
+            shutil.move(str(Path(tmp) / dataset.name), target)
+    return target
+
+
+def beir_task(name: str, split: str = "test", root: Path | None = None) -> RetrievalTask:
+    dataset = BEIR_DATASETS.get(name)
+    folder = beir_folder(name, root)
+    if dataset and split not in dataset.splits:
+        raise DataError(f"unknown split {split!r} for {name}; available: {', '.join(dataset.splits)}")
+    return load_beir_folder(folder, split, name=name)

@@ -1,0 +1,102 @@
+"""Retrievers behind one interface: `search(task, k) -> (run, timings)` for top-k tasks and
+`pool_scores(task, timings)` (chunks of query x pool scores) for tasks scored over the full ranking."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from bench.data.task import RetrievalTask
+from bench.eval.encode import DenseEncoder, document_text
+from bench.eval.search import dense_run, score_chunks
+from bench.models.registry import ModelSpec
+
+
+@contextmanager
+def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+class DenseRetriever:
+    def __init__(self, spec: ModelSpec, batch_size: int = 32):
+        self.encoder = DenseEncoder(spec, batch_size=batch_size)
+        self.fingerprint = self.encoder.fingerprint
+        self.details = {"location": self.encoder.location, "max_seq_length": self.encoder.max_seq_length}
+
+    def _embed(self, task: RetrievalTask, timings: dict[str, float]) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+        query_ids, doc_ids = list(task.queries), list(task.corpus)
+        with timed(timings, "encode_queries"):
+            queries = self.encoder.encode([task.queries[q] for q in query_ids], "query")
+        with timed(timings, "encode_corpus"):
+            docs = self.encoder.encode([document_text(task.corpus[d]) for d in doc_ids], "document")
+        return query_ids, doc_ids, queries, docs
+
+    def search(self, task: RetrievalTask, k: int) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+        timings: dict[str, float] = {}
+        query_ids, doc_ids, queries, docs = self._embed(task, timings)
+        with timed(timings, "search"):
+            run = dense_run(query_ids, doc_ids, queries, docs, k, drop_identical_ids=task.ignore_identical_ids)
+        return run, timings
+
+    def pool_scores(self, task: RetrievalTask, timings: dict[str, float]) -> tuple[list[str], list[str], Iterator]:
+        """Query ids, pool ids, and (first query row, scores of a chunk of queries x the whole pool)."""
+        query_ids, doc_ids, queries, docs = self._embed(task, timings)
+        return query_ids, doc_ids, score_chunks(queries, docs)
+
+
+class BM25Retriever:
+    """pyserini BM25 with one index per (corpus, language); the analyzer follows the pool's language
+    (for a mixed-language pool, doc_lang "multi", see bench/models/bm25.py)."""
+
+    def __init__(self, k1: float = 0.9, b: float = 0.4):
+        self.k1, self.b = k1, b
+        self._by_language: dict[str, object] = {}
+        self.fingerprint = f"bm25-k1={k1}-b={b}"
+        self.details: dict[str, object] = {"k1": k1, "b": b}
+
+    def _bm25(self, language: str):
+        from bench.models.bm25 import BM25
+
+        if language not in self._by_language:
+            self._by_language[language] = BM25(k1=self.k1, b=self.b, language=language)
+        bm25 = self._by_language[language]
+        self.details["backend"] = getattr(bm25, "backend", None)
+        self.fingerprint = bm25.fingerprint
+        return bm25
+
+    def search(self, task: RetrievalTask, k: int) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+        timings: dict[str, float] = {}
+        with timed(timings, "search"):
+            run = self._bm25(task.doc_lang).search(task.corpus, task.queries, k=k + 1)
+        if task.ignore_identical_ids:
+            run = {q: dict(list((d, s) for d, s in hits.items() if d != q)[:k]) for q, hits in run.items()}
+        return run, timings
+
+    def pool_scores(self, task: RetrievalTask, timings: dict[str, float]) -> tuple[list[str], list[str], Iterator]:
+        """As DenseRetriever's, from a run as deep as the pool: unretrieved documents score 0, which ties
+        them below every hit (ranking.py ranks ties pessimistically)."""
+        run, search_timings = self.search(task, k=len(task.corpus))
+        timings.update(search_timings)
+        query_ids, doc_ids = list(task.queries), list(task.corpus)
+        column = {d: i for i, d in enumerate(doc_ids)}
+
+        def chunks(size: int = 256) -> Iterator[tuple[int, np.ndarray]]:
+            for start in range(0, len(query_ids), size):
+                scores = np.zeros((len(query_ids[start:start + size]), len(doc_ids)), dtype=np.float32)
+                for row, qid in enumerate(query_ids[start:start + size]):
+                    for d, s in run.get(qid, {}).items():
+                        scores[row, column[d]] = s
+                yield start, scores
+
+        return query_ids, doc_ids, chunks()
+
+
+def load_retriever(spec: ModelSpec, batch_size: int = 32):
+    if spec.kind == "bm25":
+        return BM25Retriever()
+    return DenseRetriever(spec, batch_size=batch_size)

