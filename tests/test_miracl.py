@@ -1,0 +1,122 @@
+import gzip
+import json
+
+import pytest
+
+from bench.data.miracl import (MIRACL_KNOWN_LANGS, MIRACL_LANGS, available_langs, load_qrels, load_topics,
+                               miracl_tasks)
+from bench.data.task import DataError
+from bench.paths import data_root
+
+MIRROR = data_root()
+_without_mirror = pytest.mark.skipif(
+    not (MIRROR / "miracl").is_dir(),
+    reason=f"no MIRACL topics under {MIRROR}/miracl (set BENCH_DATA to the data mirror)")
+
+
+def mirror(test):
+    return pytest.mark.mirror(_without_mirror(test))
+
+
+# MIRACL v1.0 dev queries per language (the paper's table; the mirror's README: 13,071 over the 16 known).
+DEV_QUERIES = {"ar": 2896, "bn": 411, "en": 799, "es": 648, "fa": 632, "fi": 1271, "fr": 343, "hi": 350,
+               "id": 960, "ja": 860, "ko": 213, "ru": 1252, "sw": 482, "te": 828, "th": 733, "zh": 393}
+
+
+@mirror
+def test_mirror_dev_topics():
+    assert available_langs(MIRROR) == sorted(MIRACL_LANGS)
+    counts = {lang: len(load_topics(lang, MIRROR)) for lang in MIRACL_KNOWN_LANGS}
+    assert counts == DEV_QUERIES
+    assert sum(counts.values()) == 13071
+    # The two surprise languages come on top.
+    assert (len(load_topics("de", MIRROR)), len(load_topics("yo", MIRROR))) == (305, 119)
+
+
+@mirror
+def test_mirror_qrels_keep_non_relevant_judgements():
+    qrels = load_qrels("en", MIRROR)
+    grades = [g for judged in qrels.values() for g in judged.values()]
+    assert (grades.count(0), grades.count(1), len(qrels)) == (6024, 2326, 799)
+
+
+@mirror
+def test_mirror_without_corpus_says_where_to_get_it():
+    with pytest.raises(DataError, match=r"not in the offline mirror.*miracl/miracl-corpus.*--corpus DIR"):
+        miracl_tasks(["sw"], root=MIRROR)
+
+
+@pytest.fixture
+def root(tmp_path):
+    """Topics and qrels for sw and yo in the mirror's layout."""
+    for sub in ("topics", "qrels"):
+        (tmp_path / "miracl" / sub).mkdir(parents=True)
+    for lang in ("sw", "yo"):
+        (tmp_path / "miracl" / "topics" / f"topics.miracl-v1.0-{lang}-dev.tsv").write_text(
+            "1\tSwali la kwanza?\n2\tSwali la pili?\n", encoding="utf-8")
+        (tmp_path / "miracl" / "qrels" / f"qrels.miracl-v1.0-{lang}-dev.tsv").write_text(
+            "1\tQ0\t10#0\t1\n1\tQ0\t10#1\t0\n2\tQ0\t20#0\t1\n2\tQ0\t99#0\t1\n", encoding="utf-8")
+    return tmp_path
+
+
+DOCS = [{"docid": "10#0", "title": "Kumi", "text": "Maandishi ya kwanza."},
+        {"docid": "10#1", "title": "Kumi", "text": "Maandishi ya pili."},
+        {"docid": "20#0", "title": "Ishirini", "text": "Maandishi ya tatu."}]
+
+
+def write_docs(path, docs, gz=True):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
+    if gz:
+        with gzip.open(path, "wt", encoding="utf-8") as f:
+            f.write(body)
+    else:
+        path.write_text(body, encoding="utf-8")
+
+
+def test_task_from_corpus_in_official_layout(root, tmp_path):
+    corpus_dir = tmp_path / "corpus"
+    write_docs(corpus_dir / "miracl-corpus-v1.0-sw" / "docs-0.jsonl.gz", DOCS[:2])
+    write_docs(corpus_dir / "miracl-corpus-v1.0-sw" / "docs-1.jsonl.gz", DOCS[2:])
+    (task,) = miracl_tasks(corpus_dir=corpus_dir, root=root)  # languages found from the corpus folders
+    assert (task.suite, task.dataset, task.split, task.setting, task.query_lang, task.doc_lang) == (
+        "miracl", "miracl", "dev", "mono", "sw", "sw")
+    assert task.ranking == "topk" and task.metrics == ("ndcg@10", "recall@100")
+    assert task.queries == {"1": "Swali la kwanza?", "2": "Swali la pili?"}
+    assert task.qrels == {"1": {"10#0": 1, "10#1": 0}, "2": {"20#0": 1, "99#0": 1}}  # grade 0 kept
+    assert task.corpus["20#0"] == {"title": "Ishirini", "text": "Maandishi ya tatu."}
+    assert task.warnings == ["1 of 4 judged sw docs (1 relevant) are absent from the corpus (3 docs); "
+                             "a partial corpus lowers the scores"]
+
+
+def test_plain_jsonl_directly_in_the_folder_serves_one_language(root, tmp_path):
+    write_docs(tmp_path / "flat" / "docs.jsonl", DOCS, gz=False)
+    (task,) = miracl_tasks(["yo"], corpus_dir=tmp_path / "flat", root=root)
+    assert len(task.corpus) == 3 and task.query_lang == "yo"
+    with pytest.raises(DataError, match="one language only"):
+        miracl_tasks(["yo", "sw"], corpus_dir=tmp_path / "flat", root=root)
+    with pytest.raises(DataError, match="name the corpus language"):
+        miracl_tasks(corpus_dir=tmp_path / "flat", root=root)
+
+
+def test_bad_records_name_file_and_line(root, tmp_path):
+    path = tmp_path / "corpus" / "miracl-corpus-v1.0-sw" / "docs-0.jsonl.gz"
+    write_docs(path, [DOCS[0], {"docid": "10#1", "title": "Kumi"}])
+    with pytest.raises(DataError, match=r"docs-0\.jsonl\.gz:2: record lacks text"):
+        miracl_tasks(["sw"], corpus_dir=tmp_path / "corpus", root=root)
+    write_docs(path, [{"title": "Kumi", "text": "x"}])
+    with pytest.raises(DataError, match=r"docs-0\.jsonl\.gz:1: record lacks docid"):
+        miracl_tasks(["sw"], corpus_dir=tmp_path / "corpus", root=root)
+
+
+def test_errors_name_the_fix(root, tmp_path):
+    with pytest.raises(DataError, match=r"miracl/miracl-corpus.*--corpus DIR"):
+        miracl_tasks(["sw"], root=root)
+    with pytest.raises(DataError, match=r"no MIRACL dev topics for 'de'.*available: sw, yo"):
+        miracl_tasks(["de"], corpus_dir=tmp_path, root=root)
+    with pytest.raises(DataError, match=r"no MIRACL corpus for 'sw'.*miracl-corpus-v1\.0-sw/docs-\*\.jsonl\.gz"):
+        miracl_tasks(["sw"], corpus_dir=tmp_path / "miracl", root=root)
+    bad = root / "miracl" / "qrels" / "qrels.miracl-v1.0-yo-dev.tsv"
+    bad.write_text("1 Q0 10#0\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"qrels\.miracl-v1\.0-yo-dev\.tsv:1: expected TREC qrels"):
+        load_qrels("yo", root)
