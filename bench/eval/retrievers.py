@@ -78,22 +78,19 @@ class BM25Retriever:
         return run, timings
 
     def pool_scores(self, task: RetrievalTask, timings: dict[str, float]) -> tuple[list[str], list[str], Iterator]:
-        """As DenseRetriever's, from a run as deep as the pool: unretrieved documents score 0, which ties
-        them below every hit (ranking.py ranks ties pessimistically)."""
-        run, search_timings = self.search(task, k=len(task.corpus))
-        timings.update(search_timings)
-        query_ids, doc_ids = list(task.queries), list(task.corpus)
-        column = {d: i for i, d in enumerate(doc_ids)}
-
-        def chunks(size: int = 256) -> Iterator[tuple[int, np.ndarray]]:
-            for start in range(0, len(query_ids), size):
-                scores = np.zeros((len(query_ids[start:start + size]), len(doc_ids)), dtype=np.float32)
-                for row, qid in enumerate(query_ids[start:start + size]):
-                    for d, s in run.get(qid, {}).items():
-                        scores[row, column[d]] = s
-                yield start, scores
-
-        return query_ids, doc_ids, chunks()
+        """As DenseRetriever's: exact Lucene BM25 of every query against the whole pool (see
+        BM25.pool_score_chunks), in the analysis search() uses for the pool's language. Documents sharing no
+        term with a query score 0, which ties them below every hit (ranking.py ranks ties pessimistically).
+        timings: "index" tokenizing and weighing the pool (0 when an earlier task had the same pool),
+        "search" the rest of this call (tokenizing the queries); the scores themselves are computed chunk
+        by chunk as the caller ranks them."""
+        bm25 = self._bm25(task.doc_lang)
+        start = time.perf_counter()
+        query_ids, doc_ids, chunks = bm25.pool_score_chunks(task.corpus, task.queries)
+        index_seconds = bm25.timings.get("index", 0.0)
+        timings["index"] = timings.get("index", 0.0) + index_seconds
+        timings["search"] = timings.get("search", 0.0) + time.perf_counter() - start - index_seconds
+        return query_ids, doc_ids, chunks
 
 
 def load_retriever(spec: ModelSpec, batch_size: int = 32):

@@ -42,6 +42,14 @@ lengths rounded as Lucene stores them (SmallFloat.intToByte4, exact below 24 tok
 the same tokens (tests/test_bm25.py) up to Anserini rounding its scores to 4 decimals, which Python does not.
 It holds a terms x documents sparse matrix in memory: fine to about a million documents; beyond that, pass
 `backend="pyserini"`, which indexes the same tokens with Lucene (`-pretokenized`, WhitespaceAnalyzer).
+
+Full-pool scores (`BM25.pool_score_chunks`, for LAReQA's mAP over the whole candidate pool): the pure-Python
+engine scores every query against every document, whatever the backend, on the tokens search() would use:
+word-bigram tokens, or the language's Lucene analyzer run in the JVM (many texts per call: java_token_lists).
+For the analyzers Anserini runs while indexing, document lengths, N and avgdl are read from an in-memory
+Lucene index of the pool (lucene_field_stats): Lucene counts empty tokens that AnalyzerUtils drops. The
+scores agree with a pyserini search as deep as the pool (tests/test_bm25.py), which would instead return
+every hit through JNI: 170M of them for the 11 XQuAD-R multilingual tasks.
 """
 
 from __future__ import annotations
@@ -59,7 +67,7 @@ import tempfile
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -212,6 +220,54 @@ def java_tokens(analyzer: Any) -> Callable[[str], list[str]]:
     return lambda text: [str(token) for token in analyze(analyzer, text)]
 
 
+# Texts analyzed in one JVM call are joined around this word, which every analyzer keeps as one token.
+_BATCH_SEPARATOR = "benchzq7sepzq7token"
+# Characters per batched JVM call: a few MB of Java strings at most.
+_BATCH_CHARS = 1_000_000
+
+
+def java_token_lists(analyzer: Any, texts: list[str]) -> list[list[str]]:
+    """`java_tokens(analyzer)` of every text, through a few JVM calls instead of one per text.
+
+    Each JNI round trip (and each element read from a Java list) costs tens of microseconds, more than
+    analyzing a sentence. So texts are joined around a separator word, analyzed in one call, the tokens
+    come back as one newline-joined string and are split at the separator's token. Analyzers work on
+    tokens between whitespace (stemming, stopwords, CJK bigrams of adjacent characters), so a separator
+    word on its own line changes nothing around it. A batch whose separator count is off (a text holding
+    the separator word, an analyzer that drops or splits it) is analyzed text by text instead."""
+    from jnius import autoclass
+
+    analyze = autoclass("io.anserini.analysis.AnalyzerUtils").analyze
+    java_string = autoclass("java.lang.String")
+    newline = java_string("\n")
+
+    def one_by_one(batch: list[str]) -> list[list[str]]:
+        return [list(analyze(analyzer, text).toArray()) for text in batch]
+
+    separator = analyze(analyzer, _BATCH_SEPARATOR).toArray()
+    if len(separator) != 1:
+        return one_by_one(texts)
+    separator_token = separator[0]
+    out: list[list[str]] = []
+    start = 0
+    while start < len(texts):
+        end, chars = start, 0
+        while end < len(texts) and (end == start or chars + len(texts[end]) <= _BATCH_CHARS):
+            chars += len(texts[end]) + len(_BATCH_SEPARATOR) + 2
+            end += 1
+        batch = texts[start:end]
+        joined = str(java_string.join(newline, analyze(analyzer, f"\n{_BATCH_SEPARATOR}\n".join(batch))))
+        lists: list[list[str]] = [[]]
+        for token in joined.split("\n") if joined else []:
+            if token == separator_token:
+                lists.append([])
+            else:
+                lists[-1].append(token)
+        out.extend(lists if len(lists) == len(batch) else one_by_one(batch))
+        start = end
+    return out
+
+
 def analyzer_failure(analyzer: Any) -> str | None:
     """Why this analyzer cannot tokenize (ThaiAnalyzer on a JRE without Thai data), or None if it can."""
     from jnius import JavaException, autoclass
@@ -312,6 +368,14 @@ def lucene_length(length: int) -> int:
     return min(_FREE_VALUES + _int4_to_long(_long_to_int4(length - _FREE_VALUES)), 2**31 - 1)
 
 
+def stored_length_of_norm(norm: int) -> int:
+    """The length a Lucene norm byte stands for (SmallFloat.byte4ToInt), as BM25Similarity decodes it."""
+    byte = norm & 0xFF
+    if byte < _FREE_VALUES:
+        return byte
+    return min(_FREE_VALUES + _int4_to_long(byte - _FREE_VALUES), 2**31 - 1)
+
+
 def lucene_idf(doc_freq: np.ndarray | int, doc_count: int) -> np.ndarray:
     return np.log1p((doc_count - np.asarray(doc_freq, dtype=np.float64) + 0.5) / (np.asarray(doc_freq) + 0.5))
 
@@ -384,11 +448,13 @@ class TermIndex:
     vocabulary: dict[str, int]
     weights: sparse.csr_matrix  # terms x documents
 
-    def query_matrix(self, texts: list[str]) -> sparse.csr_matrix:
-        """Query-term counts (Anserini weighs a repeated query term by its count)."""
+    def query_matrix(self, texts: list[str],
+                     tokens: Callable[[str], list[str]] = word_bigram_tokens) -> sparse.csr_matrix:
+        """Query-term counts (Anserini weighs a repeated query term by its count); `tokens` must be the
+        tokenizer the index was built with."""
         rows, cols, data = [], [], []
         for row, text in enumerate(texts):
-            for term, count in Counter(word_bigram_tokens(text)).items():
+            for term, count in Counter(tokens(text)).items():
                 if term in self.vocabulary:
                     rows.append(row)
                     cols.append(self.vocabulary[term])
@@ -397,25 +463,92 @@ class TermIndex:
                                  shape=(len(texts), len(self.vocabulary)))
 
 
-def term_index(corpus: Corpus, k1: float, b: float) -> TermIndex:
-    """Tokenize and weigh a corpus exactly as Lucene's BM25Similarity scores it."""
+@dataclass(frozen=True)
+class FieldStats:
+    """What Lucene's BM25 reads besides term and document frequencies."""
+
+    lengths: np.ndarray  # each document's length as stored (rounded, SmallFloat)
+    doc_count: int  # documents with at least one term: N of the idf, and avgdl's denominator
+    sum_total_term_freq: int  # every token of every document: avgdl's numerator
+
+
+def lucene_field_stats(analyzer: Any, texts: list[str]) -> FieldStats:
+    """Index `texts` (one document each) with `analyzer` into an in-memory Lucene index, as IndexCollection
+    indexes `contents`, and read back the lengths and totals BM25 uses.
+
+    AnalyzerUtils.analyze (the tokens of queries and of java_token_lists) drops empty tokens, which the
+    indexer keeps: ArabicAnalyzer turns a run of tatweels ("ـــ", used as a dash) into one. They count in
+    a document's length and in the total, though no query can match them. Stacked tokens (position
+    increment 0, e.g. Kuromoji's compounds) count in the total but not in the length. Reading Lucene's
+    own figures covers both."""
+    from jnius import autoclass
+
+    config = autoclass("org.apache.lucene.index.IndexWriterConfig")(analyzer)
+    # No merges, one writer thread: documents keep the order they were added in, segment after segment.
+    config.setMergePolicy(autoclass("org.apache.lucene.index.NoMergePolicy").INSTANCE)
+    config.setRAMBufferSizeMB(256.0)
+    writer = autoclass("org.apache.lucene.index.IndexWriter")(
+        autoclass("org.apache.lucene.store.ByteBuffersDirectory")(), config)
+    reader = None
+    try:
+        document = autoclass("org.apache.lucene.document.Document")()
+        field = autoclass("org.apache.lucene.document.TextField")(
+            "contents", "", autoclass("org.apache.lucene.document.Field$Store").NO)
+        document.add(field)
+        set_text, add = field.setStringValue, writer.addDocument
+        for text in texts:
+            set_text(text)
+            add(document)
+        reader = autoclass("org.apache.lucene.index.DirectoryReader").open(writer)
+        lengths = np.zeros(len(texts), dtype=np.int64)
+        leaves, row = reader.leaves(), 0
+        for leaf_number in range(leaves.size()):
+            leaf = leaves.get(leaf_number).reader()
+            norms = leaf.getNormValues("contents")
+            for doc in range(leaf.maxDoc()):
+                if norms is not None and norms.advanceExact(doc):
+                    lengths[row] = stored_length_of_norm(int(norms.longValue()))
+                row += 1
+        if row != len(texts):
+            raise RuntimeError(f"in-memory Lucene index holds {row} of {len(texts)} documents")
+        return FieldStats(lengths, int(reader.getDocCount("contents")), int(reader.getSumTotalTermFreq("contents")))
+    finally:
+        if reader is not None:
+            reader.close()
+        writer.close()
+
+
+def term_index(corpus: Corpus, k1: float, b: float,
+               tokens: Callable[[str], list[str]] = word_bigram_tokens,
+               field_stats: Callable[[list[str]], FieldStats] | None = None) -> TermIndex:
+    """Tokenize (`tokens` of each document's contents) and weigh a corpus exactly as Lucene's
+    BM25Similarity scores it. Documents Anserini would skip (empty contents) are left out; the others
+    keep the corpus order.
+
+    Document lengths and the totals behind N and avgdl come from the tokens, unless `field_stats` (given
+    the contents of the indexed documents, in order) supplies Lucene's own (see lucene_field_stats)."""
     doc_ids = [d for d in corpus if is_indexable(document_contents(corpus[d]))]
     vocabulary: dict[str, int] = {}
     rows, cols, data = [], [], []
     lengths = np.zeros(len(doc_ids), dtype=np.int64)
     for row, doc_id in enumerate(doc_ids):
-        counts = Counter(word_bigram_tokens(document_contents(corpus[doc_id])))
+        counts = Counter(tokens(document_contents(corpus[doc_id])))
         lengths[row] = sum(counts.values())
         for term, count in counts.items():
             rows.append(row)
             cols.append(vocabulary.setdefault(term, len(vocabulary)))
             data.append(count)
     tf = sparse.csr_matrix((np.asarray(data, dtype=np.float64), (rows, cols)), shape=(len(doc_ids), len(vocabulary)))
-    # Lucene counts only documents with at least one token in N and in the average length.
-    doc_count = int((lengths > 0).sum())
-    avgdl = float(lengths.sum()) / doc_count if doc_count else 1.0
+    if field_stats is None:
+        # Lucene counts only documents with at least one token in N and in the average length.
+        doc_count, total = int((lengths > 0).sum()), int(lengths.sum())
+        stored_length = np.array([lucene_length(int(n)) for n in lengths], dtype=np.float64)
+    else:
+        stats = field_stats([document_contents(corpus[d]) for d in doc_ids])
+        doc_count, total = stats.doc_count, stats.sum_total_term_freq
+        stored_length = stats.lengths.astype(np.float64)
+    avgdl = total / doc_count if doc_count else 1.0
     idf = lucene_idf(np.bincount(tf.indices, minlength=len(vocabulary)), doc_count)
-    stored_length = np.array([lucene_length(int(n)) for n in lengths], dtype=np.float64)
     norm = k1 * ((1 - b) + b * stored_length / avgdl)
     doc_of_entry = np.repeat(np.arange(len(doc_ids)), np.diff(tf.indptr))
     weights = tf.copy()
@@ -536,7 +669,9 @@ class BM25:
         self.timings: dict[str, float] = {}
         self._searcher: Any = None
         self._searcher_dir: Path | None = None
-        self._term_index: tuple[str, TermIndex] | None = None
+        self._term_index: tuple[str, TermIndex] | None = None  # (corpus digest, its TermIndex)
+        self._query_tokens: dict[str, list[str]] = {}  # query text -> its tokens, for pool_score_chunks
+        self._java_analyzer: Any = None
         if self.fallback_reason:
             log.warning("BM25 %s: %s; using %s", self.language, self.fallback_reason, self.backend)
 
@@ -576,12 +711,95 @@ class BM25:
     # -- pure Python
 
     def _python_index(self, corpus: Corpus) -> TermIndex:
-        key = corpus_digest(corpus, f"{INDEX_FORMAT}|{TOKENIZER}|{self.k1}|{self.b}")
-        if self._term_index is None or self._term_index[0] != key:
-            started = time.perf_counter()
-            self._term_index = (key, term_index(corpus, self.k1, self.b))
-            self.timings["index"] = time.perf_counter() - started
-        return self._term_index[1]
+        return self._term_index_for(corpus)[0]
+
+    def _term_index_for(self, corpus: Corpus) -> tuple[TermIndex, float]:
+        """The pure-Python index of this corpus in this object's analysis, and the seconds spent building it
+        now (0 when the last corpus had the same content)."""
+        key = corpus_digest(corpus, f"{INDEX_FORMAT}|{self.language}|{self.analyzer}|{self.k1}|{self.b}")
+        if self._term_index is not None and self._term_index[0] == key:
+            return self._term_index[1], 0.0
+        started = time.perf_counter()
+        if self.analyzer == TOKENIZER:
+            index = term_index(corpus, self.k1, self.b)
+        else:
+            contents = [document_contents(doc) for doc in corpus.values()]
+            texts = list(dict.fromkeys(c for c in contents if is_indexable(c)))
+            tokens = dict(zip(texts, self._token_lists(texts)))
+            # Anserini's analyzers run inside IndexCollection, whose lengths count what the token lists
+            # miss (lucene_field_stats); an analyzer run here indexes its token lists pretokenized.
+            stats = None if self.language in LUCENE_ONLY_ANALYZERS else self._lucene_field_stats
+            index = term_index(corpus, self.k1, self.b, tokens.__getitem__, stats)
+        self._term_index = (key, index)
+        seconds = time.perf_counter() - started
+        self.timings["index"] = seconds
+        return index, seconds
+
+    def _token_lists(self, texts: list[str]) -> list[list[str]]:
+        """Tokens of each text, as this object's search() analyzes documents and queries."""
+        if self.analyzer == TOKENIZER:
+            return [word_bigram_tokens(text) for text in texts]
+        return java_token_lists(self._analyzer_object(), texts)
+
+    def _lucene_field_stats(self, texts: list[str]) -> FieldStats:
+        return lucene_field_stats(self._analyzer_object(), texts)
+
+    def _analyzer_object(self) -> Any:
+        if self._java_analyzer is None:
+            start_jvm()
+            self._java_analyzer = lucene_analyzer(self.language)
+        return self._java_analyzer
+
+    # -- full-pool scores
+
+    def pool_score_chunks(self, corpus: Corpus, queries: dict[str, str], chunk_size: int = 256
+                          ) -> tuple[list[str], list[str], Iterator[tuple[int, np.ndarray]]]:
+        """BM25 scores of every query against every document, for metrics over the full ranking of a pool.
+
+        Returns the query ids (the order of `queries`), the doc ids (the order of `list(corpus)`: score
+        columns follow it) and an iterator of (first query row, float32 scores of shape (rows, len(corpus)))
+        over chunks of `chunk_size` queries, each computed when it is reached.
+
+        The scores are Lucene's BM25 on the tokens search() uses: the language's Lucene analyzer run in the
+        JVM (the analyzer Anserini indexes with, or GreekAnalyzer), else the word-bigram tokenizer, with
+        Lucene's own document lengths where Anserini analyzes (lucene_field_stats). They are computed by
+        the pure-Python engine, which agrees with Lucene up to its float32 arithmetic and Anserini's
+        rounding to 4 decimals (tests/test_bm25.py). A document sharing no term with a query scores 0, as
+        do documents without indexable text. No Lucene search runs: one as deep as the pool returns every
+        hit through JNI, 170M for the 11 XQuAD-R multilingual tasks.
+
+        The tokenized corpus is kept for the next call on a corpus of the same content, and query tokens
+        by text, so tasks sharing a pool or questions tokenize them once. timings["index"] and
+        timings["tokenize_queries"] hold what this call spent on each (0 when reused).
+        """
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        query_ids, doc_ids = list(queries), list(corpus)
+        index, self.timings["index"] = self._term_index_for(corpus)
+        started = time.perf_counter()
+        texts = [queries[q] for q in query_ids]
+        memo = self._query_tokens
+        new = list(dict.fromkeys(text for text in texts if text not in memo))
+        memo.update(zip(new, self._token_lists(new)))
+        self.timings["tokenize_queries"] = time.perf_counter() - started
+        position = {doc_id: column for column, doc_id in enumerate(doc_ids)}
+        columns = np.array([position[doc_id] for doc_id in index.doc_ids], dtype=np.intp)
+        # term_index keeps the corpus order: with every document indexed, its rows are the columns.
+        every_doc = len(columns) == len(doc_ids)
+
+        def chunks() -> Iterator[tuple[int, np.ndarray]]:
+            for start in range(0, len(texts), chunk_size):
+                chunk = texts[start:start + chunk_size]
+                scores = np.zeros((len(chunk), len(doc_ids)), dtype=np.float32)
+                if len(columns):
+                    matched = (index.query_matrix(chunk, memo.__getitem__) @ index.weights).toarray()
+                    if every_doc:
+                        scores[:] = matched
+                    else:
+                        scores[:, columns] = matched
+                yield start, scores
+
+        return query_ids, doc_ids, chunks()
 
     # -- Lucene
 
