@@ -15,7 +15,7 @@ from bench.data.task import RetrievalTask
 from bench.eval.metrics import mean_scores, per_query_scores
 from bench.eval.ranking import full_ranking_per_query
 from bench.eval.retrievers import load_retriever
-from bench.models.registry import ModelSpec, resolve_model
+from bench.models.registry import ModelSpec
 from bench.results import ResultStore, git_sha, per_query_frame, tidy_rows
 
 LIBRARIES = ("bench", "torch", "sentence-transformers", "transformers", "pyserini", "pytrec-eval-terrier", "numpy",
@@ -71,32 +71,34 @@ def run_record(spec: ModelSpec, retriever, task: RetrievalTask, timings: dict[st
     }
 
 
-def run_models(model_names: list[str], tasks: list[RetrievalTask], experiment: str, force: bool = False,
+def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: str, force: bool = False,
                k: int = 1000, batch_size: int = 32, log=print) -> pd.DataFrame:
     """Evaluate each model on each task; returns the tidy rows of this call's (model, task) pairs."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
     store = ResultStore(experiment)
     sha = git_sha()
-    specs = [resolve_model(name) for name in model_names]  # fail on a bad name before any work
     for spec in specs:
-        todo = [t for t in tasks if force or not store.done(spec.name, t)]
+        todo = [t for t in tasks if force or not store.done(spec.key, t)]
         if len(todo) < len(tasks):
-            log(f"{spec.name}: {len(tasks) - len(todo)} task(s) already done in {store.folder} (--force to redo)")
+            log(f"{spec.key}: {len(tasks) - len(todo)} task(s) already done in {store.folder} (--force to redo)")
         if not todo:
             continue
         start = time.perf_counter()
         retriever = load_retriever(spec, batch_size=batch_size)
         load_seconds = time.perf_counter() - start
         for task in todo:
-            log(f"{spec.name}: {task.suite}/{task.key} ({len(task.queries)} queries, {len(task.corpus)} docs)")
+            log(f"{spec.key}: {task.suite}/{task.key} ({len(task.queries)} queries, {len(task.corpus)} docs)")
             per_query, timings = score_task(retriever, task, k)
             timings["load_model"] = load_seconds
             scores = mean_scores(per_query, task.metrics)
-            rows = tidy_rows(experiment, spec, spec.name, task, scores, len(per_query), sha)
+            rows = tidy_rows(experiment, spec, spec.key, task, scores, len(per_query), sha)
             record = run_record(spec, retriever, task, timings, len(per_query))
-            store.write(spec.name, task, rows, per_query_frame(spec.name, task, per_query), record)
+            store.write(spec.key, task, rows, per_query_frame(spec.key, task, per_query), record)
     frame = store.load()
-    wanted = {(s.name, t.dataset, t.setting, t.query_lang, t.doc_lang) for s in specs for t in tasks}
-    keys = list(zip(frame["run_id"], frame["dataset"], frame["setting"], frame["query_lang"], frame["doc_lang"]))
+    wanted = {(s.key, t.dataset, t.split, t.setting, t.query_lang, t.doc_lang) for s in specs for t in tasks}
+    keys = list(zip(frame["run_id"], frame["dataset"], frame["split"], frame["setting"], frame["query_lang"],
+                    frame["doc_lang"]))
     return frame[[key in wanted for key in keys]].reset_index(drop=True)
 
 
@@ -104,6 +106,6 @@ def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Macro average over languages / pairs: rows (dataset, setting, metric), one column per model."""
     if rows.empty:
         return pd.DataFrame()
-    macro = rows.groupby(["dataset", "setting", "metric", "model"], sort=False)["value"].agg(
+    macro = rows.groupby(["dataset", "split", "setting", "metric", "run_id"], sort=False)["value"].agg(
         lambda v: float(np.mean(v)))
-    return macro.unstack("model")
+    return macro.unstack("run_id")

@@ -20,6 +20,11 @@ class ModelSpec:
     alpha: float | None = None
     seed: int | None = None
     max_seq_length: int | None = None  # None: the model's own setting
+    run_id: str = ""  # results key; the name when empty
+
+    @property
+    def key(self) -> str:
+        return self.run_id or self.name
 
 
 def _minilm() -> str:
@@ -50,13 +55,18 @@ def _looks_like_hub_id(name: str) -> bool:
 
 
 def _checkpoint_spec(folder: Path) -> ModelSpec:
-    """A sentence-transformers folder; a bench checkpoint's manifest says how it was trained."""
+    """A sentence-transformers folder; a bench checkpoint's manifest says how it was trained. The run id
+    carries a fingerprint of the weights, so two folders of the same name never share results."""
+    from bench.eval.encode import folder_fingerprint
+
+    folder = folder.resolve()
     manifest_path = folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     return ModelSpec(
         name=folder.name, kind="dense", description=f"sentence-transformers folder {folder}",
         locate=lambda: str(folder), base_model=manifest.get("base_model", folder.name),
         trainer=manifest.get("trainer", "none"), alpha=manifest.get("alpha"), seed=manifest.get("seed"),
+        run_id=f"{folder.name}@{folder_fingerprint(folder)[:8]}",
     )
 
 
