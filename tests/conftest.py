@@ -36,6 +36,13 @@ MIRROR = mirror_root()
 needs_mirror = pytest.mark.skipif(not (MIRROR / "beir" / "scifact").is_dir(), reason=MIRROR_HINT)
 
 
+def needs_data(subdir: str, what: str):
+    """A decorator: mark a test as needing <mirror>/<subdir>, and skip it with a reason when absent."""
+    skip = pytest.mark.skipif(not (MIRROR / subdir).is_dir(),
+                              reason=f"no {what} under {MIRROR}/{subdir} (set BENCH_DATA to the data mirror)")
+    return lambda test: pytest.mark.mirror(skip(test))
+
+
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     """The mirror root; skips the test when <root>/beir/scifact is absent."""

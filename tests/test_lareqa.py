@@ -6,15 +6,10 @@ import pytest
 from bench.data.lareqa import LAREQA_LANGS, lareqa_tasks, load_lareqa
 from bench.data.task import DataError
 from bench.paths import data_root
+from conftest import needs_data
 
 MIRROR = data_root()
-_without_mirror = pytest.mark.skipif(
-    not (MIRROR / "lareqa").is_dir(),
-    reason=f"no LAReQA files under {MIRROR}/lareqa (set BENCH_DATA to the data mirror)")
-
-
-def mirror(test):
-    return pytest.mark.mirror(_without_mirror(test))
+mirror = needs_data("lareqa", "LAReQA files")
 
 
 # Published counts (LAReQA release notes).

@@ -7,15 +7,10 @@ from bench.data.miracl import (MIRACL_KNOWN_LANGS, MIRACL_LANGS, available_langs
                                miracl_tasks)
 from bench.data.task import DataError
 from bench.paths import data_root
+from conftest import needs_data
 
 MIRROR = data_root()
-_without_mirror = pytest.mark.skipif(
-    not (MIRROR / "miracl").is_dir(),
-    reason=f"no MIRACL topics under {MIRROR}/miracl (set BENCH_DATA to the data mirror)")
-
-
-def mirror(test):
-    return pytest.mark.mirror(_without_mirror(test))
+mirror = needs_data("miracl", "MIRACL topics")
 
 
 # MIRACL v1.0 dev queries per language (the paper's table; the mirror's README: 13,071 over the 16 known).

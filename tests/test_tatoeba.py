@@ -3,15 +3,10 @@ import pytest
 from bench.data.task import DataError
 from bench.data.tatoeba import default_langs, file_code, tatoeba_tasks
 from bench.paths import data_root
+from conftest import needs_data
 
 MIRROR = data_root()
-_without_mirror = pytest.mark.skipif(
-    not (MIRROR / "tatoeba").is_dir(),
-    reason=f"no Tatoeba files under {MIRROR}/tatoeba (set BENCH_DATA to the data mirror)")
-
-
-def mirror(test):
-    return pytest.mark.mirror(_without_mirror(test))
+mirror = needs_data("tatoeba", "Tatoeba files")
 
 
 
