@@ -15,8 +15,10 @@ from bench.data.task import DataError
 def _run(args: argparse.Namespace) -> int:
     from bench.data.suites import SUITES, SuiteOptions, suite_tasks
     from bench.eval.runner import run_models, summary_table
-    from bench.models.registry import DEFAULT_MODELS
+    from bench.models.registry import DEFAULT_MODELS, resolve_model
+    from bench.results import ResultStore
 
+    specs = [resolve_model(name) for name in args.model or DEFAULT_MODELS]  # bad names fail before any work
     suite = SUITES[args.suite]
     options = SuiteOptions(
         datasets=tuple(args.datasets) if args.datasets else None, split=args.split,
@@ -29,12 +31,39 @@ def _run(args: argparse.Namespace) -> int:
         for warning in task.warnings:
             print(f"warning: {task.dataset} {task.key}: {warning}", file=sys.stderr)
     experiment = args.experiment or suite.default_experiment
-    rows = run_models(args.model or list(DEFAULT_MODELS), tasks, experiment, force=args.force, k=args.k,
-                      batch_size=args.batch_size)
+    rows = run_models(specs, tasks, experiment, force=args.force, k=args.k, batch_size=args.batch_size)
     table = summary_table(rows)
     print()
     print(table.to_string(float_format=lambda v: f"{v:.4f}") if not table.empty else "no results")
-    print(f"\n{len(rows)} rows in results/{experiment}/ ({time.perf_counter() - start:.0f} s)")
+    print(f"\n{len(rows)} rows in {ResultStore(experiment).folder} ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+def _crosscheck(args: argparse.Namespace) -> int:
+    import json
+
+    from bench.data.suites import SuiteOptions, suite_tasks
+    from bench.eval.crosscheck import CROSSCHECK_METRICS, crosscheck_report
+    from bench.eval.runner import run_models
+    from bench.models.registry import resolve_model
+    from bench.results import ResultStore, atomic_write
+
+    spec = resolve_model(args.model)
+    if spec.kind != "dense":
+        raise ValueError(f"crosscheck compares dense pipelines; {spec.name} is {spec.kind}")
+    store = ResultStore(args.experiment)
+    for task in suite_tasks("beir", SuiteOptions(datasets=tuple(args.datasets), split=args.split)):
+        rows = run_models([spec], [task], args.experiment)  # reuses stored results
+        ours = {m: float(v) for m, v in zip(rows["metric"], rows["value"]) if m in CROSSCHECK_METRICS}
+        report = crosscheck_report(spec, task, ours, tools=args.tools)
+        path = store.folder / "crosscheck" / f"{spec.key}__{task.key}.json"
+        atomic_write(path, lambda p: p.write_text(json.dumps(report, indent=2)))
+        print(f"\n{spec.key} on {task.dataset} ({task.split}):")
+        for metric in CROSSCHECK_METRICS:
+            values = "  ".join(f"{tool} {report['scores'][tool][metric]:.5f}" for tool in report["scores"])
+            print(f"  {metric:<11} {values}  max |diff| {report['max_abs_difference'][metric]:.1e}")
+        seconds = ", ".join(f"{tool} {s} s" for tool, s in report["seconds"].items())
+        print(f"  wall time: {seconds} -> {path}")
     return 0
 
 
@@ -56,7 +85,39 @@ def _list(args: argparse.Namespace) -> int:
         print("BEIR datasets (offline mirror: scifact, nfcorpus, arguana):")
         for dataset in BEIR_DATASETS.values():
             print(f"  {dataset.name:<18} splits: {', '.join(dataset.splits)}")
+    if what in ("trainers", "all"):
+        from bench.train.run import list_trainers
+
+        print("trainers (python -m bench train --trainer NAME):")
+        for line in list_trainers():
+            print(f"  {line}")
     return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from bench.train.run import TrainOptions, train
+
+    options = TrainOptions(
+        trainer=args.trainer, base=args.base, train_data=args.train_data, seed=args.seed, steps=args.steps,
+        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, warmup_ratio=args.warmup_ratio,
+        max_grad_norm=args.max_grad_norm, max_seq_length=args.max_seq_length or None,
+        freeze_embeddings=args.freeze_embeddings, alpha=args.alpha, langs=tuple(args.langs) if args.langs else None,
+        hard_negatives=not args.no_hard_negatives, tatoeba=None if args.tatoeba is None else tuple(args.tatoeba),
+        eval_data=tuple(args.eval_data) if args.eval_data else None, allow_leak=args.allow_leak, scale=args.scale,
+        w_mono=args.w_mono, w_cross=args.w_cross, w_lid=args.w_lid, w_translation=args.w_translation,
+        reversal=args.reversal, head_lr=args.head_lr, log_every=args.log_every, device=args.device,
+        threads=args.threads, out_dir=args.out_dir, run_id=args.run_id, force=args.force,
+    )
+    path = train(options, log=lambda message: print(message, file=sys.stderr))
+    print(path)
+    return 0
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,14 +138,84 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--corpus", help="corpus folder (MIRACL)")
     run.add_argument("--experiment", help="results/<experiment>/ (default per suite, e.g. beir-baselines)")
     run.add_argument("--force", action="store_true", help="recompute tasks whose results exist")
-    run.add_argument("--k", type=int, default=1000, help="ranking depth for top-k tasks (default 1000)")
-    run.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default 32)")
+    run.add_argument("--k", type=positive_int, default=1000, help="ranking depth for top-k tasks (default 1000)")
+    run.add_argument("--batch-size", type=positive_int, default=32, help="encoding batch size (default 32)")
     run.set_defaults(func=_run)
 
+    check = commands.add_parser("crosscheck", help="our BEIR scores beside beir's and mteb's own pipelines "
+                                "(same model, same data)")
+    check.add_argument("--model", default="minilm-l6", help="a dense model (default minilm-l6)")
+    check.add_argument("--datasets", nargs="+", default=["scifact"], help="BEIR datasets (default scifact)")
+    check.add_argument("--split", default="test")
+    check.add_argument("--tools", nargs="+", default=["beir", "mteb"], choices=["beir", "mteb"],
+                       help="independent pipelines to compare with (default both)")
+    check.add_argument("--experiment", default="beir-baselines", help="where our scores are stored or computed")
+    check.set_defaults(func=_crosscheck)
+
     listing = commands.add_parser("list", help="what the registries hold")
-    listing.add_argument("what", nargs="?", choices=["models", "suites", "datasets", "all"])
+    listing.add_argument("what", nargs="?", choices=["models", "suites", "datasets", "trainers", "all"])
     listing.set_defaults(func=_list)
+
+    _add_train_parser(commands)
     return parser
+
+
+def _add_train_parser(commands) -> None:
+    from bench.train.run import TrainOptions
+
+    d = TrainOptions(trainer="", base="")
+    train = commands.add_parser(
+        "train", help="fine-tune a base encoder with a registered trainer into models/<run-id>/",
+        description="Fine-tune a base encoder; writes <out-dir>/<run-id>/ (a sentence-transformers folder plus "
+                    "manifest.json). Under DDP: torchrun --nproc-per-node N -m bench train ... (batch size per rank).")
+    train.add_argument("--trainer", required=True, help="a registered trainer (python -m bench list trainers)")
+    train.add_argument("--base", required=True, help="base model: me5-small, minilm-l6, or a model folder")
+    train.add_argument("--train-data", default=d.train_data, help=f"mlqa-r or xquad-r (default {d.train_data})")
+    train.add_argument("--seed", type=int, default=d.seed, help=f"default {d.seed}")
+    train.add_argument("--steps", type=int, default=d.steps, help=f"optimiser steps (default {d.steps})")
+    train.add_argument("--batch-size", type=int, default=d.batch_size, help=f"pairs per batch and rank "
+                       f"(default {d.batch_size})")
+    train.add_argument("--lr", type=float, default=d.lr, help=f"AdamW learning rate (default {d.lr})")
+    train.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"default {d.weight_decay}")
+    train.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio, help="linear warmup share of the "
+                       f"steps, then linear decay (default {d.warmup_ratio})")
+    train.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm, help="gradient clipping, 0 for "
+                       f"none (default {d.max_grad_norm})")
+    train.add_argument("--max-seq-length", type=int, default=d.max_seq_length, help="truncate texts to this many "
+                       f"tokens, 0 for the model's own limit (default {d.max_seq_length})")
+    train.add_argument("--freeze-embeddings", action="store_true", help="freeze the word-embedding matrix "
+                       "(about half the step time for me5-small)")
+    train.add_argument("--alpha", type=float, help=f"hybrid: probability of a mono batch (default {0.5})")
+    train.add_argument("--langs", nargs="+", help="training languages (default: all of the training set)")
+    train.add_argument("--no-hard-negatives", action="store_true", help="train on pairs, without the hard "
+                       "negative (default: triplets; pairs whose paragraph has one sentence are left out)")
+    train.add_argument("--tatoeba", nargs="*", metavar="LANG", help="mtl: add Tatoeba bitext pairs to the "
+                       "translation-ranking data (no LANG: the training languages)")
+    train.add_argument("--eval-data", nargs="+", help="the sets the run will be scored on, for the leakage audit "
+                       "(default: the other LAReQA set + scifact nfcorpus arguana)")
+    train.add_argument("--allow-leak", action="store_true", help="allow evaluating on the training set")
+    train.add_argument("--scale", type=float, default=d.scale, help=f"InfoNCE scale, 1/temperature (default "
+                       f"{d.scale})")
+    train.add_argument("--w-mono", type=float, default=d.w_mono, help=f"mtl: mono-batch loss weight ({d.w_mono})")
+    train.add_argument("--w-cross", type=float, default=d.w_cross, help=f"mtl: cross-batch loss weight "
+                       f"({d.w_cross})")
+    train.add_argument("--w-lid", type=float, default=d.w_lid, help=f"mtl: language-ID head weight, 0 to drop it "
+                       f"({d.w_lid})")
+    train.add_argument("--w-translation", type=float, default=d.w_translation, help="mtl: translation-ranking "
+                       f"weight, 0 to drop it ({d.w_translation})")
+    train.add_argument("--reversal", type=float, default=d.reversal, help="mtl: gradient-reversal strength lambda "
+                       f"({d.reversal})")
+    train.add_argument("--head-lr", type=float, default=d.head_lr, help=f"mtl: learning rate of the heads "
+                       f"({d.head_lr})")
+    train.add_argument("--log-every", type=int, default=d.log_every, help="loss-curve point every N steps "
+                       f"(default {d.log_every})")
+    train.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the local GPU if any, else cpu)")
+    train.add_argument("--threads", type=int, help="torch CPU threads (default: OMP_NUM_THREADS, else the cores; "
+                       "on a busy machine 1 can be several times faster)")
+    train.add_argument("--out-dir", help="models root (default: $BENCH_MODELS, else <project>/models)")
+    train.add_argument("--run-id", help="folder name (default {trainer}[-a{alpha}]-{base}-{data}-s{seed}-{steps}steps)")
+    train.add_argument("--force", action="store_true", help="overwrite an existing checkpoint folder")
+    train.set_defaults(func=_train)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     try:
         return args.func(args)
-    except (DataError, ValueError, FileNotFoundError) as e:
+    except (DataError, ValueError, OSError) as e:
+        # OSError: a model that cannot be loaded (a Hugging Face id offline, a mistyped path).
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -119,3 +119,23 @@ def mteb_scores(model_path: str, task: RetrievalTask, max_seq_length: int | None
                                encode_kwargs={"batch_size": batch_size})
     scores = result.task_results[0].scores[task.split][0]
     return {"ndcg@10": float(scores["ndcg_at_10"]), "recall@100": float(scores["recall_at_100"])}
+
+
+CROSSCHECK_TOOLS = {"beir": beir_scores, "mteb": mteb_scores}
+
+
+def crosscheck_report(spec, task: RetrievalTask, ours: dict[str, float], tools=tuple(CROSSCHECK_TOOLS)) -> dict:
+    """Ours beside beir's and/or mteb's pipelines on the same model and task, with each tool's wall time."""
+    import time
+
+    location = spec.locate()
+    report: dict = {"model": spec.key, "dataset": task.dataset, "split": task.split, "scores": {"bench": ours},
+                    "seconds": {}}
+    for tool in tools:
+        start = time.perf_counter()
+        report["scores"][tool] = CROSSCHECK_TOOLS[tool](location, task, spec.max_seq_length)
+        report["seconds"][tool] = round(time.perf_counter() - start, 1)
+    report["max_abs_difference"] = {
+        metric: max(abs(report["scores"][tool][metric] - ours[metric]) for tool in tools)
+        for metric in CROSSCHECK_METRICS}
+    return report

@@ -1,0 +1,538 @@
+"""`train(options) -> Path`: fine-tune a base encoder with a registered trainer into `models/<run-id>/`.
+
+Order of work (every check that can fail runs before the model is loaded):
+options -> base model -> output folder -> leakage refusal -> training data -> leakage audit -> samplers
+-> model (+ heads) -> steps -> checkpoint written into a temp folder, renamed into place.
+
+Why a plain training loop rather than sentence-transformers' SentenceTransformerTrainer: the samplers
+plug into it (a batch sampler yielding index lists), but the `mtl` trainer needs three differently
+composed batches per optimiser step (mono, cross, parallel pairs) and the language of every text for
+its language-ID head, while the Trainer feeds one batch of tokenised columns per step (language tags
+would have to travel as columns); and under DDP accelerate's BatchSamplerShard deals a custom batch
+sampler's batches round-robin over the ranks (batch i to rank i % world_size), so the ranks of one step
+get consecutive batches of possibly different kinds unless the sampler repeats every kind world_size
+times in a row. The loop below keeps sentence-transformers' model, preprocessing (prompts),
+MultipleNegativesRankingLoss and save format, and the Trainer's defaults where they matter: AdamW (no
+decay on biases and norms), linear warmup and decay, gradient clipping at 1.0.
+
+DDP: launched with `torchrun --nproc-per-node N -m bench train ...` (or `accelerate launch -m bench
+train ...`), each process reads RANK / WORLD_SIZE / LOCAL_RANK, joins a process group (nccl on GPUs,
+gloo on CPU), draws the same batch kind at every step as the other ranks (see samplers.py), takes its
+own slice of the global batch and averages gradients with an all-reduce before each optimiser step.
+Rank 0 writes the checkpoint. --batch-size is per rank.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import __version__
+from bench.data.lareqa import LAREQA_LANGS
+from bench.paths import PROJECT_ROOT
+from bench.train.objectives import MtlWeights
+from bench.train.samplers import check_alpha
+from bench.train.trainers import TrainerSpec, get_trainer
+
+MANIFEST = "manifest.json"
+DEFAULT_ALPHA = 0.5
+# Options that do not change what is trained: left out of the comparison with an existing run.
+_NOT_IDENTITY = ("out_dir", "force", "run_id", "threads")
+
+
+@dataclass
+class TrainOptions:
+    trainer: str
+    base: str
+    train_data: str = "mlqa-r"
+    seed: int = 1
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 3e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    max_seq_length: int | None = 128
+    freeze_embeddings: bool = False
+    alpha: float | None = None  # hybrid only; None: 0.5
+    langs: tuple[str, ...] | None = None  # training languages; None: all of the training set
+    hard_negatives: bool = True
+    tatoeba: tuple[str, ...] | None = None  # None: no Tatoeba pairs; (): those of the training languages
+    eval_data: tuple[str, ...] | None = None  # None: the other LAReQA set + scifact, nfcorpus, arguana
+    allow_leak: bool = False
+    scale: float = 20.0
+    w_mono: float = MtlWeights.mono
+    w_cross: float = MtlWeights.cross
+    w_lid: float = MtlWeights.lid
+    w_translation: float = MtlWeights.translation
+    reversal: float = MtlWeights.reversal
+    head_lr: float = 1e-3
+    log_every: int = 10
+    device: str | None = None  # None: cuda (the local rank's GPU) when available, else cpu
+    threads: int | None = None  # torch CPU threads; None: torch's default (OMP_NUM_THREADS, else the cores)
+    out_dir: str | None = None  # None: $BENCH_MODELS, else <project>/models
+    run_id: str | None = None
+    force: bool = False
+
+
+# ------------------------------------------------------------------------------------------ naming
+
+
+def models_root(out_dir: str | Path | None = None) -> Path:
+    return Path(out_dir or os.environ.get("BENCH_MODELS") or PROJECT_ROOT / "models").expanduser()
+
+
+def base_name(base: str) -> str:
+    """The base model's short name: the registry name, else the folder name or the hub id."""
+    from bench.models.registry import MODELS
+
+    if base in MODELS:
+        return base
+    path = Path(base).expanduser()
+    return path.name if path.name else base.replace("/", "__")
+
+
+def make_run_id(trainer: str, base: str, train_data: str, seed: int, steps: int, alpha: float | None) -> str:
+    alpha_part = f"-a{alpha:g}" if alpha is not None else ""
+    return f"{trainer}{alpha_part}-{base_name(base)}-{train_data}-s{seed}-{steps}steps".replace("/", "__")
+
+
+def code_fingerprint() -> str:
+    """sha256 over the bench package's Python sources (paths and bytes)."""
+    digest = hashlib.sha256()
+    package = PROJECT_ROOT / "bench"
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------------ checks
+
+
+def _resolve_alpha(options: TrainOptions, spec: TrainerSpec) -> float | None:
+    if not spec.uses_alpha:
+        if options.alpha is not None:
+            users = [name for name, s in _trainers().items() if s.uses_alpha]
+            raise ValueError(f"--alpha applies to {', '.join(users)} only, not {spec.name}")
+        return None
+    alpha = DEFAULT_ALPHA if options.alpha is None else float(options.alpha)
+    check_alpha(alpha)
+    return alpha
+
+
+def _trainers() -> dict[str, TrainerSpec]:
+    from bench.train.trainers import TRAINERS
+
+    return TRAINERS
+
+
+def validate(options: TrainOptions) -> tuple[TrainerSpec, float | None]:
+    """The trainer and the alpha in force; ValueError naming the bad option otherwise."""
+    spec = get_trainer(options.trainer)
+    alpha = _resolve_alpha(options, spec)
+    if options.train_data not in LAREQA_LANGS:
+        raise ValueError(f"unknown training data {options.train_data!r}; known: {', '.join(LAREQA_LANGS)}")
+    for name in ("steps", "batch_size", "log_every", "threads"):
+        if getattr(options, name) is not None and getattr(options, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(options, name)}")
+    if options.seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {options.seed}")
+    for name in ("lr", "scale", "head_lr"):
+        if not getattr(options, name) > 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(options, name)}")
+    if options.weight_decay < 0 or not 0 <= options.warmup_ratio < 1 or options.max_grad_norm < 0:
+        raise ValueError("--weight-decay and --max-grad-norm must be non-negative and --warmup-ratio in [0, 1)")
+    if options.max_seq_length is not None and options.max_seq_length < 1:
+        raise ValueError(f"--max-seq-length must be at least 1, got {options.max_seq_length}")
+    if options.tatoeba is not None and not spec.uses_tatoeba:
+        users = [name for name, s in _trainers().items() if s.uses_tatoeba]
+        raise ValueError(f"trainer {spec.name} does not use Tatoeba pairs; those that do: {', '.join(users)}")
+    mtl_weights(options)  # non-negative weights
+    return spec, alpha
+
+
+def mtl_weights(options: TrainOptions) -> MtlWeights:
+    return MtlWeights(mono=options.w_mono, cross=options.w_cross, lid=options.w_lid,
+                      translation=options.w_translation, reversal=options.reversal)
+
+
+def identity(options: TrainOptions, alpha: float | None) -> dict:
+    """The options that define a run (what a re-run must match to count as the same run)."""
+    values = {f.name: getattr(options, f.name) for f in fields(options) if f.name not in _NOT_IDENTITY}
+    values["alpha"] = alpha
+    return json.loads(json.dumps(values))  # tuples -> lists, as read back from a manifest
+
+
+def existing_run(target: Path) -> dict | None:
+    """The manifest of the run in target; {} when target holds something that is not a finished run."""
+    if not target.exists():
+        return None
+    try:
+        manifest = json.loads((target / MANIFEST).read_text())
+        return manifest if isinstance(manifest, dict) and manifest.get("complete") else {}
+    except (OSError, ValueError):
+        return {}
+
+
+# ------------------------------------------------------------------------------------------ DDP
+
+
+def distributed_context() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun / accelerate's environment; joins the process group."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    if world > 1:
+        import torch
+        import torch.distributed as dist
+
+        if torch.cuda.is_available():
+            torch.cuda.set_device(local)
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return rank, world, local
+
+
+def check_ranks_agree(kinds: list, world: int) -> bool | None:
+    """Under DDP, check once at the end that every rank drew the same batch kinds at the same steps
+    (the samplers guarantee it; this guards against a sampler that does not). None without DDP."""
+    if world == 1:
+        return None
+    import torch.distributed as dist
+
+    gathered: list = [None] * world
+    dist.all_gather_object(gathered, kinds)
+    if any(other != gathered[0] for other in gathered[1:]):
+        raise RuntimeError("ranks drew different batch kinds at the same step; the sampler is not rank-consistent")
+    return True
+
+
+def _all_reduce_mean(tensors: list, world: int) -> None:
+    """Average gradients (or logged values) over the ranks, in one flat buffer."""
+    import torch
+    import torch.distributed as dist
+
+    if world == 1 or not tensors:
+        return
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for t in tensors:
+        t.copy_(flat[offset:offset + t.numel()].view_as(t))
+        offset += t.numel()
+
+
+# ------------------------------------------------------------------------------------------ training
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def freeze_word_embeddings(model) -> int:
+    """requires_grad=False on the word-embedding matrix; returns how many weights it froze."""
+    first = model[0]
+    auto = getattr(first, "auto_model", None)
+    if auto is None:
+        raise ValueError("--freeze-embeddings needs a Transformer first module")
+    weight = auto.get_input_embeddings().weight
+    weight.requires_grad_(False)
+    return weight.numel()
+
+
+def _optimizer(model, classifier, options: TrainOptions):
+    import torch
+
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        if p.requires_grad:
+            # As the transformers Trainer: no weight decay on biases and normalisation weights.
+            (no_decay if p.ndim < 2 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": options.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    if classifier is not None:
+        groups.append({"params": list(classifier.parameters()), "weight_decay": options.weight_decay,
+                       "lr": options.head_lr})
+    return torch.optim.AdamW(groups, lr=options.lr)
+
+
+def train(options: TrainOptions, log=print) -> Path:
+    """Train and write `<models root>/<run-id>/`; returns its path (also when it was already there)."""
+    wall_start = time.perf_counter()
+    spec, alpha = validate(options)
+
+    from bench.data.lareqa import load_lareqa
+    from bench.data.pairs import question_pairs, tatoeba_examples, training_examples
+    from bench.models.registry import resolve_model
+    from bench.train.leakage import audit, check_leak, default_eval_data, load_eval_sets, summary
+
+    base = resolve_model(options.base)
+    if base.kind != "dense" or base.locate is None:
+        raise ValueError(f"cannot train {options.base!r} ({base.kind}); give a dense model: me5-small, minilm-l6, "
+                         "or a sentence-transformers folder")
+    run_id = options.run_id or make_run_id(options.trainer, options.base, options.train_data, options.seed,
+                                           options.steps, alpha)
+    root = models_root(options.out_dir)
+    target = root / run_id
+    wanted = identity(options, alpha)
+    found = existing_run(target)
+    if found is not None and not options.force:
+        if found and found.get("options") == wanted:
+            log(f"{target} already holds this run (same options); --force to train it again")
+            return target
+        what = "a different run" if found else "files that are not a finished run"
+        raise ValueError(f"{target} already holds {what}; pass --force to overwrite it or --run-id to name this one")
+
+    eval_data = tuple(options.eval_data) if options.eval_data else default_eval_data(options.train_data)
+    check_leak(options.train_data, eval_data, options.allow_leak)
+
+    # Training data.
+    data = load_lareqa(options.train_data, langs=options.langs)
+    langs = data.langs
+    every = training_examples(data, hard_negatives=options.hard_negatives, seed=options.seed)
+    examples = [ex for ex in every if ex.negative is not None] if options.hard_negatives else every
+    dropped = len(every) - len(examples)
+    if dropped:
+        log(f"{dropped} of {len(every)} pairs have no hard negative (one-sentence paragraph): left out "
+            f"(--no-hard-negatives trains on all pairs without negatives)")
+    parallel = []
+    tatoeba_langs: list[str] = []
+    if spec.uses_heads and options.w_translation > 0:
+        parallel = question_pairs(data)
+        if options.tatoeba is not None:
+            tatoeba_langs = [lang for lang in (options.tatoeba or langs) if lang not in ("en", "eng")]
+            parallel += tatoeba_examples(tatoeba_langs)
+
+    # Leakage audit, before any training.
+    eval_sets, unavailable = load_eval_sets(eval_data)
+    leakage = audit(examples + parallel, eval_sets, unavailable)
+    log(summary(leakage))
+
+    rank, world, local = distributed_context()
+    from bench.train.trainers import SamplerArgs
+
+    samplers = spec.samplers(examples, parallel, SamplerArgs(
+        batch_size=options.batch_size, seed=options.seed, num_steps=options.steps, langs=langs, rank=rank,
+        world_size=world, alpha=alpha if alpha is not None else DEFAULT_ALPHA))
+
+    import torch
+
+    threads = torch.get_num_threads()
+    if options.threads:
+        # On a shared CPU, fewer threads than cores can be much faster (no oversubscription).
+        torch.set_num_threads(options.threads)
+    try:
+        _fit(options, Prepared(spec, alpha, base, run_id, target, wanted, eval_data, langs, examples, parallel,
+                               dropped, tatoeba_langs, leakage, samplers, rank, world, local), wall_start, log)
+    finally:
+        torch.set_num_threads(threads)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return target
+
+
+@dataclass
+class Prepared:
+    """What train() settles before loading the model."""
+
+    spec: TrainerSpec
+    alpha: float | None
+    base: object  # the base model's ModelSpec
+    run_id: str
+    target: Path
+    identity: dict
+    eval_data: tuple[str, ...]
+    langs: tuple[str, ...]
+    examples: list
+    parallel: list
+    dropped: int  # pairs left out for want of a hard negative
+    tatoeba_langs: list[str]
+    leakage: dict
+    samplers: dict
+    rank: int
+    world: int
+    local: int
+
+
+def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
+    """Load the model, take the steps, and (rank 0) write the checkpoint."""
+    from bench.data.pairs import examples_fingerprint
+
+    spec, alpha, base, run_id, target = prep.spec, prep.alpha, prep.base, prep.run_id, prep.target
+    wanted = prep.identity
+    eval_data, langs, examples, parallel = prep.eval_data, prep.langs, prep.examples, prep.parallel
+    rank, world, local, samplers = prep.rank, prep.world, prep.local, prep.samplers
+
+    import torch
+    import transformers
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import __version__ as st_version
+    from tqdm.auto import tqdm
+
+    from bench.eval.encode import folder_fingerprint
+    from bench.train.heads import LanguageClassifier
+    from bench.train.objectives import Objective
+
+    device = options.device or (f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+    seed_everything(options.seed)
+    location = base.locate()
+    model = SentenceTransformer(location, device=device)
+    if options.max_seq_length:
+        model.max_seq_length = options.max_seq_length
+    frozen = freeze_word_embeddings(model) if options.freeze_embeddings else 0
+    weights = mtl_weights(options)
+    classifier = None
+    if spec.uses_heads and weights.lid > 0:
+        classifier = LanguageClassifier(model.get_embedding_dimension(), langs, weights.reversal).to(device)
+    objective = Objective(model, examples, parallel, scale=options.scale, weights=weights, classifier=classifier)
+    optimizer = _optimizer(model, classifier, options)
+    scheduler = transformers.get_linear_schedule_with_warmup(
+        optimizer, math.ceil(options.warmup_ratio * options.steps), options.steps)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+
+    model.train()
+    if classifier is not None:
+        classifier.train()
+    curve: list[dict] = []
+    window: dict[str, list[float]] = {}
+    batches_log: list[dict] = []
+    train_start = time.perf_counter()
+    progress = tqdm(range(options.steps), desc=f"train {run_id}", disable=rank != 0, mininterval=2)
+    for step in progress:
+        batches = {role: sampler.batch(step) for role, sampler in samplers.items()}
+        batches_log += [b.record() for b in batches.values()]
+        terms = spec.objective(objective, batches)
+        total = sum(w * t for w, t in terms.values() if w)
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"the loss is {total.item()} at step {step}; lower --lr")
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if world > 1:
+            for p in params:  # a parameter unused this step still joins the all-reduce
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            _all_reduce_mean([p.grad for p in params], world)
+        if options.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(params, options.max_grad_norm)
+        lr = optimizer.param_groups[0]["lr"]  # the rate this step used
+        optimizer.step()
+        scheduler.step()
+        window.setdefault("loss", []).append(total.item())
+        for name, (_, value) in terms.items():
+            window.setdefault(name, []).append(float(value.item()))
+        if (step + 1) % options.log_every == 0 or step + 1 == options.steps:
+            names = list(window)
+            means = torch.tensor([sum(window[n]) / len(window[n]) for n in names], dtype=torch.float64)
+            if world > 1:
+                means = means.to(device)
+                _all_reduce_mean([means], world)
+            point = {"step": step + 1, **{n: round(float(v), 6) for n, v in zip(names, means.tolist())},
+                     "lr": lr}
+            curve.append(point)
+            progress.set_postfix(loss=f"{point['loss']:.4f}")
+            window = {}
+    train_seconds = time.perf_counter() - train_start
+    kinds_agree = check_ranks_agree([(b["step"], b["role"], b["kind"]) for b in batches_log], world)
+
+    if rank == 0:
+        counts = Counter(f"{b['role']}:{b['kind']}" for b in batches_log)
+        manifest = {
+            "complete": True,
+            "run_id": run_id, "trainer": spec.name, "alpha": alpha, "seed": options.seed,
+            "base_model": base_name(options.base), "base_model_location": str(location),
+            "base_model_fingerprint": (folder_fingerprint(Path(location)) if Path(location).is_dir()
+                                       else f"hf:{location}"),
+            "train_data": options.train_data, "langs": list(langs), "eval_data": list(eval_data),
+            "options": wanted,
+            "data": {"fingerprint": examples_fingerprint(examples + parallel), "pairs": len(examples),
+                     "mono_pairs": sum(ex.is_mono for ex in examples),
+                     "cross_pairs": sum(not ex.is_mono for ex in examples),
+                     "left_out_without_hard_negative": prep.dropped, "parallel_pairs": len(parallel),
+                     "tatoeba_langs": prep.tatoeba_langs,
+                     "prompts": {"query": objective.query_prompt, "document": objective.document_prompt}},
+            "code_fingerprint": code_fingerprint(),
+            "leakage": prep.leakage,
+            "batches": {"counts": dict(sorted(counts.items())), "per_step": batches_log,
+                        "recorded_rank": rank, "kinds_agree_across_ranks": kinds_agree},
+            "loss_curve": curve,
+            "frozen_weights": frozen,
+            "trainable_parameters": sum(p.numel() for p in params),
+            "heads": "heads/" if spec.uses_heads else None,
+            "steps": options.steps, "world_size": world, "device": str(device),
+            "torch_threads": torch.get_num_threads(),
+            "train_seconds": round(train_seconds, 3),
+            "steps_per_second": round(options.steps / train_seconds, 4) if train_seconds > 0 else None,
+            "versions": {"bench": __version__, "torch": torch.__version__, "sentence-transformers": st_version,
+                         "transformers": transformers.__version__, "python": platform.python_version()},
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        from bench.results import git_sha
+
+        manifest["git_sha"] = git_sha()
+        write_checkpoint(target, options.force, lambda folder: _save(folder, model, classifier, spec, weights,
+                                                                      manifest, wall_start))
+        log(f"wrote {target} ({options.steps} steps, {manifest['steps_per_second']} steps/s, "
+            f"final loss {curve[-1]['loss']:.4f})")
+
+
+def _save(folder: Path, model, classifier, spec: TrainerSpec, weights: MtlWeights, manifest: dict,
+          wall_start: float) -> None:
+    model.save(str(folder), create_model_card=False)
+    if spec.uses_heads:
+        save_extra = {"weights": asdict(weights), "translation_ranking": {"type": "in-batch InfoNCE, both "
+                      "directions, cosine", "scale": manifest["options"]["scale"], "parameters": 0}}
+        from bench.train.heads import save_heads
+
+        save_heads(folder, classifier, save_extra)
+    manifest["wall_seconds"] = round(time.perf_counter() - wall_start, 3)
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+
+
+def write_checkpoint(target: Path, force: bool, write) -> None:
+    """write(folder) into a temp folder beside target, then rename it into place: a failure leaves nothing
+    behind, and a reader never sees a half-written checkpoint. An existing target is replaced only with force."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    old = None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would make the checkpoint private
+        write(tmp)
+        if target.exists():
+            if not force:
+                raise ValueError(f"{target} appeared while training; pass --force to overwrite it")
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and old.exists():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def list_trainers() -> list[str]:
+    from bench.train.trainers import TRAINERS
+
+    return [f"{s.name:<8} {s.description}" + (" [--alpha]" if s.uses_alpha else "")
+            + (" [heads, --tatoeba]" if s.uses_heads else "") for s in TRAINERS.values()]
