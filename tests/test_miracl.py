@@ -115,3 +115,33 @@ def test_errors_name_the_fix(root, tmp_path):
     bad.write_text("1 Q0 10#0\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"qrels\.miracl-v1\.0-yo-dev\.tsv:1: expected TREC qrels"):
         load_qrels("yo", root)
+
+
+def test_suite_end_to_end_through_the_cli(tmp_path, monkeypatch, tiny_model_dir):
+    """`bench run --suite miracl --corpus DIR` on a fixture in MIRACL's layout. BM25 (sw: Anserini's whitespace
+    analyzer) must rank each query's document first: query 1 shares all four of its terms with doc 10#0 but only
+    'mji mkuu wa' with 20#0, and 'Kenya' occurs in no other document, so nDCG@10 = Recall@100 = 1 by hand."""
+    from bench.cli import main
+    from bench.results import ResultStore
+
+    for sub in ("topics", "qrels"):
+        (tmp_path / "miracl" / sub).mkdir(parents=True)
+    (tmp_path / "miracl" / "topics" / "topics.miracl-v1.0-sw-dev.tsv").write_text(
+        "1\tmji mkuu wa Kenya\n2\tmji mkuu wa Tanzania\n", encoding="utf-8")
+    (tmp_path / "miracl" / "qrels" / "qrels.miracl-v1.0-sw-dev.tsv").write_text(
+        "1\tQ0\t10#0\t1\n1\tQ0\t30#0\t0\n2\tQ0\t20#0\t1\n", encoding="utf-8")
+    docs = [{"docid": "10#0", "title": "Nairobi", "text": "Nairobi ni mji mkuu wa Kenya"},
+            {"docid": "20#0", "title": "Dodoma", "text": "Dodoma ni mji mkuu wa Tanzania"},
+            {"docid": "30#0", "title": "Simba", "text": "Simba ni mnyama wa porini"}]
+    write_docs(tmp_path / "corpus" / "miracl-corpus-v1.0-sw" / "docs-0.jsonl.gz", docs)
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path))
+
+    args = ["run", "--suite", "miracl", "--langs", "sw", "--corpus", str(tmp_path / "corpus"), "--experiment", "m"]
+    assert main([*args, "--model", "bm25", str(tiny_model_dir)]) == 0
+    rows = ResultStore("m").load()
+    bm25 = rows[rows["model"] == "bm25"].set_index("metric")["value"]
+    assert bm25.to_dict() == {"ndcg@10": 1.0, "recall@100": 1.0}
+    assert set(rows["suite"]) == {"miracl"} and set(rows["query_lang"]) == {"sw"} and set(rows["split"]) == {"dev"}
+    dense = rows[rows["model"] == "tiny-bert"]
+    assert sorted(dense["metric"]) == ["ndcg@10", "recall@100"] and dense["value"].between(0, 1).all()
+    assert (rows["n_queries"] == 2).all()
