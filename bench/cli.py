@@ -67,6 +67,27 @@ def _crosscheck(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show(args: argparse.Namespace) -> int:
+    from bench.eval.runner import summary_table
+    from bench.results import ResultStore
+
+    store = ResultStore(args.experiment)
+    if not store.folder.is_dir():
+        raise ValueError(f"no results at {store.folder}; experiments there: "
+                         f"{', '.join(sorted(p.name for p in store.folder.parent.iterdir() if p.is_dir())) or 'none'}")
+    print(summary_table(store.load()).to_string(float_format=lambda v: f"{v:.4f}"))
+    if args.timings:
+        records = store.records()
+        # Model loading is paid once per run, so it is not summed over tasks.
+        stages = [c for c in records.columns if c.startswith("s_") and c != "s_load_model"]
+        totals = records.groupby(["run_id", "suite", "setting"])[stages].sum(min_count=1)
+        totals["tasks"] = records.groupby(["run_id", "suite", "setting"]).size()
+        totals["peak_memory_mb"] = records.groupby(["run_id", "suite", "setting"])["peak_memory_mb"].max()
+        print("\nseconds per stage, summed over tasks:")
+        print(totals.rename(columns=lambda c: c.removeprefix("s_")).to_string(float_format=lambda v: f"{v:.1f}"))
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from bench.data.beir import BEIR_DATASETS
     from bench.data.suites import SUITES
@@ -151,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="independent pipelines to compare with (default both)")
     check.add_argument("--experiment", default="beir-baselines", help="where our scores are stored or computed")
     check.set_defaults(func=_crosscheck)
+
+    show = commands.add_parser("show", help="an experiment's stored results (macro averages per model)")
+    show.add_argument("experiment", help="results/<experiment>/")
+    show.add_argument("--timings", action="store_true", help="also seconds per stage and peak memory")
+    show.set_defaults(func=_show)
 
     listing = commands.add_parser("list", help="what the registries hold")
     listing.add_argument("what", nargs="?", choices=["models", "suites", "datasets", "trainers", "all"])

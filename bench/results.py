@@ -84,6 +84,17 @@ class ResultStore:
                      lambda p: p.write_text(json.dumps(record, indent=2, sort_keys=True, default=str)))
         atomic_write(self.scores_path(run_id, task), lambda p: rows[TIDY_COLUMNS].to_csv(p, index=False))
 
+    def records(self) -> pd.DataFrame:
+        """One row per finished (model, task): the run record's stage seconds, docs/s and peak memory."""
+        rows = []
+        for path in sorted(self.folder.rglob("*.record.json")):
+            record = json.loads(path.read_text())
+            rows.append({"run_id": path.parent.parent.name, "suite": record["suite"], "dataset": record["dataset"],
+                         "setting": record["setting"], **{f"s_{k}": v for k, v in record["seconds"].items()},
+                         "docs_per_second": record.get("docs_per_second"),
+                         "peak_memory_mb": record.get("peak_memory_mb")})
+        return pd.DataFrame(rows)
+
     def load(self) -> pd.DataFrame:
         frames = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in sorted(self.folder.rglob("*.csv"))]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TIDY_COLUMNS)

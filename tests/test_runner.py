@@ -289,3 +289,14 @@ def test_result_files_follow_the_umask(tmp_path):
     atomic_write(target, lambda p: p.write_text("a,b\n"))
     assert target.read_text() == "a,b\n"
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_show_prints_the_stored_table_and_timings(data_env, tiny_model_dir, capsys):
+    assert run_beir("--model", str(tiny_model_dir)) == 0
+    stored = pd.read_csv(task_files(run_id_of(tiny_model_dir))[0])
+    capsys.readouterr()
+    assert main(["show", "beir-baselines", "--timings"]) == 0
+    out = capsys.readouterr().out
+    ndcg = float(stored.set_index("metric").loc["ndcg@10", "value"])
+    assert f"{ndcg:.4f}" in out and "encode_corpus" in out and "peak_memory_mb" in out
+    assert main(["show", "no-such-experiment"]) == 2
