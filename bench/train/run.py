@@ -347,6 +347,8 @@ def train(options: TrainOptions, log=print) -> Path:
         import torch.distributed as dist
 
         dist.barrier()
+        # Without an explicit teardown gloo's threads can outlive the interpreter and abort the process.
+        dist.destroy_process_group()
     return target
 
 
