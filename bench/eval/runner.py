@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
 import time
@@ -30,6 +31,16 @@ def library_versions() -> dict[str, str]:
         except PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def peak_memory_mb() -> float:
@@ -66,7 +77,7 @@ def run_record(spec: ModelSpec, retriever, task: RetrievalTask, timings: dict[st
         "docs_per_second": round(len(task.corpus) / encode_seconds, 2) if encode_seconds > 0.01 else None,
         "peak_memory_mb": round(peak_memory_mb(), 1),
         "libraries": library_versions(), "python": platform.python_version(),
-        "machine": {"cpus": __import__("os").cpu_count(), "processor": platform.processor() or platform.machine()},
+        "machine": {"cpus": os.cpu_count(), "processor": cpu_model()},
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
