@@ -31,7 +31,8 @@ def _run(args: argparse.Namespace) -> int:
         for warning in task.warnings:
             print(f"warning: {task.dataset} {task.key}: {warning}", file=sys.stderr)
     experiment = args.experiment or suite.default_experiment
-    rows = run_models(specs, tasks, experiment, force=args.force, k=args.k, batch_size=args.batch_size)
+    rows = run_models(specs, tasks, experiment, force=args.force, k=args.k, batch_size=args.batch_size,
+                      cache=not args.no_cache)
     table = summary_table(rows)
     print()
     print(table.to_string(float_format=lambda v: f"{v:.4f}") if not table.empty else "no results")
@@ -85,6 +86,38 @@ def _show(args: argparse.Namespace) -> int:
         totals["peak_memory_mb"] = records.groupby(["run_id", "suite", "setting"])["peak_memory_mb"].max()
         print("\nseconds per stage, summed over tasks:")
         print(totals.rename(columns=lambda c: c.removeprefix("s_")).to_string(float_format=lambda v: f"{v:.1f}"))
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from bench.eval.cache import clear, embeddings_root, inventory, matching
+
+    entries = inventory()
+    if args.model:
+        chosen = matching(entries, args.model)
+        if not chosen:
+            known = ", ".join(sorted({e.label for e in entries})) or "none"
+            raise ValueError(f"no cached embeddings for {args.model!r} in {embeddings_root()}; cached models: {known}")
+    else:
+        chosen = entries
+    mb = 1024 * 1024
+    if args.action == "clear":
+        freed = clear(chosen)
+        what = args.model or "all models"
+        print(f"cleared {len(chosen)} cache folder(s) of {what} in {embeddings_root()}: {freed / mb:.1f} MB freed")
+        return 0
+    print(f"embedding cache: {embeddings_root()}")
+    if not chosen:
+        print("empty")
+        return 0
+    width = max(len(e.label) for e in chosen)
+    folder_width = max(len(e.folder.name) for e in chosen)
+    print(f"{'model':<{width}}  {'folder':<{folder_width}}  {'segments':>8}  {'vectors':>9}  {'MB':>9}")
+    for e in chosen:
+        print(f"{e.label:<{width}}  {e.folder.name:<{folder_width}}  {e.segments:>8}  {e.vectors:>9}  "
+              f"{e.bytes / mb:>9.2f}")
+    print(f"{'total':<{width}}  {'':<{folder_width}}  {sum(e.segments for e in chosen):>8}  "
+          f"{sum(e.vectors for e in chosen):>9}  {sum(e.bytes for e in chosen) / mb:>9.2f}")
     return 0
 
 
@@ -161,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="recompute tasks whose results exist")
     run.add_argument("--k", type=positive_int, default=1000, help="ranking depth for top-k tasks (default 1000)")
     run.add_argument("--batch-size", type=positive_int, default=32, help="encoding batch size (default 32)")
+    run.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache "
+                     "(<cache>/embeddings; see python -m bench cache)")
     run.set_defaults(func=_run)
 
     check = commands.add_parser("crosscheck", help="our BEIR scores beside beir's and mteb's own pipelines "
@@ -177,6 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("experiment", help="results/<experiment>/")
     show.add_argument("--timings", action="store_true", help="also seconds per stage and peak memory")
     show.set_defaults(func=_show)
+
+    cache = commands.add_parser("cache", help="the embedding cache: size per model, or clear it",
+                                description="Dense embeddings are cached on disk per (model fingerprint, max "
+                                "sequence length) under $BENCH_CACHE/embeddings (default ~/.cache/bench).")
+    cache.add_argument("action", nargs="?", choices=["info", "clear"], default="info",
+                       help="info: folders, segments, vectors, MB (default); clear: delete cached embeddings")
+    cache.add_argument("--model", help="only this model: a registry name, run id, model folder or fingerprint")
+    cache.set_defaults(func=_cache)
 
     listing = commands.add_parser("list", help="what the registries hold")
     listing.add_argument("what", nargs="?", choices=["models", "suites", "datasets", "trainers", "all"])

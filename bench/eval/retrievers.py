@@ -23,17 +23,21 @@ def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
 
 
 class DenseRetriever:
-    def __init__(self, spec: ModelSpec, batch_size: int = 32):
-        self.encoder = DenseEncoder(spec, batch_size=batch_size)
+    def __init__(self, spec: ModelSpec, batch_size: int = 32, cache: bool = True):
+        self.encoder = DenseEncoder(spec, batch_size=batch_size, cache=cache)
         self.fingerprint = self.encoder.fingerprint
         self.details = {"location": self.encoder.location, "max_seq_length": self.encoder.max_seq_length}
+        # Unique texts of the last task by source (encoded / cached / memo), for the run record.
+        self.text_counts: dict[str, int] = {}
 
     def _embed(self, task: RetrievalTask, timings: dict[str, float]) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
         query_ids, doc_ids = list(task.queries), list(task.corpus)
+        before = dict(self.encoder.counts)
         with timed(timings, "encode_queries"):
             queries = self.encoder.encode([task.queries[q] for q in query_ids], "query")
         with timed(timings, "encode_corpus"):
             docs = self.encoder.encode([document_text(task.corpus[d]) for d in doc_ids], "document")
+        self.text_counts = {source: n - before.get(source, 0) for source, n in self.encoder.counts.items()}
         return query_ids, doc_ids, queries, docs
 
     def search(self, task: RetrievalTask, k: int) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
@@ -93,7 +97,8 @@ class BM25Retriever:
         return query_ids, doc_ids, chunks
 
 
-def load_retriever(spec: ModelSpec, batch_size: int = 32):
+def load_retriever(spec: ModelSpec, batch_size: int = 32, cache: bool = True):
+    """cache: use the on-disk embedding cache (dense models)."""
     if spec.kind == "bm25":
         return BM25Retriever()
-    return DenseRetriever(spec, batch_size=batch_size)
+    return DenseRetriever(spec, batch_size=batch_size, cache=cache)

@@ -64,6 +64,15 @@ def score_task(retriever, task: RetrievalTask, k: int) -> tuple[dict[str, dict[s
     return per_query, timings
 
 
+def text_counts(retriever) -> dict:
+    counts = getattr(retriever, "text_counts", None)
+    if counts is None:
+        return {}
+    cache = getattr(getattr(retriever, "encoder", None), "cache", None)
+    return {"encoded_texts": counts.get("encoded", 0), "cached_texts": counts.get("cached", 0),
+            "memo_texts": counts.get("memo", 0), "embedding_cache": str(cache.folder) if cache else None}
+
+
 def run_record(spec: ModelSpec, retriever, task: RetrievalTask, timings: dict[str, float], n_queries: int) -> dict:
     encode_seconds = timings.get("encode_corpus", 0.0)
     return {
@@ -73,8 +82,12 @@ def run_record(spec: ModelSpec, retriever, task: RetrievalTask, timings: dict[st
         "query_lang": task.query_lang, "doc_lang": task.doc_lang,
         "n_docs": len(task.corpus), "n_queries": n_queries, "warnings": task.warnings,
         "seconds": {stage: round(s, 3) for stage, s in timings.items()},
-        # Zero when every document came from the in-process memo (already encoded for another task).
+        # None when every document came from the in-process memo (already encoded for another task) or the
+        # embedding cache.
         "docs_per_second": round(len(task.corpus) / encode_seconds, 2) if encode_seconds > 0.01 else None,
+        # Dense models: unique texts (queries and documents) encoded by the model, read from the embedding
+        # cache, found in the in-process memo; the cache folder (None with --no-cache).
+        **text_counts(retriever),
         "peak_memory_mb": round(peak_memory_mb(), 1),
         "libraries": library_versions(), "python": platform.python_version(),
         "machine": {"cpus": os.cpu_count(), "processor": cpu_model()},
@@ -83,8 +96,9 @@ def run_record(spec: ModelSpec, retriever, task: RetrievalTask, timings: dict[st
 
 
 def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: str, force: bool = False,
-               k: int = 1000, batch_size: int = 32, log=print) -> pd.DataFrame:
-    """Evaluate each model on each task; returns the tidy rows of this call's (model, task) pairs."""
+               k: int = 1000, batch_size: int = 32, log=print, cache: bool = True) -> pd.DataFrame:
+    """Evaluate each model on each task; returns the tidy rows of this call's (model, task) pairs.
+    cache: read and write dense embeddings in the on-disk embedding cache."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     store = ResultStore(experiment)
@@ -96,7 +110,7 @@ def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: s
         if not todo:
             continue
         start = time.perf_counter()
-        retriever = load_retriever(spec, batch_size=batch_size)
+        retriever = load_retriever(spec, batch_size=batch_size, cache=cache)
         load_seconds = time.perf_counter() - start
         for task in todo:
             log(f"{spec.key}: {task.suite}/{task.key} ({len(task.queries)} queries, {len(task.corpus)} docs)")
