@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.eval.cache import META_NAME, STALE_SECONDS, EmbeddingCache, cache_key, embeddings_root, inventory, remove_stale
+from bench.eval.cache import (META_NAME, STALE_SECONDS, EmbeddingCache, cache_key, embeddings_root, inventory,
+                               remove_stale)
 from bench.eval.encode import DenseEncoder, resolved_prompt
 from bench.models.registry import ModelSpec, resolve_model
 from bench.paths import PROJECT_ROOT
