@@ -60,14 +60,14 @@ def safe_name(name: str) -> str:
 
 
 class ResultStore:
-    """results/<experiment>/<run_id>/<suite>/<task key>.{csv,per_query.parquet,record.json}"""
+    """results/<experiment>/<run_id>/<task key>.{csv,per_query.parquet,record.json}"""
 
     def __init__(self, experiment: str, root: Path | None = None):
         self.experiment = experiment
         self.folder = Path(root or results_root()) / safe_name(experiment)
 
     def _stem(self, run_id: str, task: RetrievalTask) -> Path:
-        return self.folder / safe_name(run_id) / task.suite / task.key
+        return self.folder / safe_name(run_id) / task.key
 
     def scores_path(self, run_id: str, task: RetrievalTask) -> Path:
         return self._stem(run_id, task).with_suffix(".csv")
@@ -89,7 +89,7 @@ class ResultStore:
         rows = []
         for path in sorted(self.folder.rglob("*.record.json")):
             record = json.loads(path.read_text())
-            rows.append({"run_id": path.parent.parent.name, "suite": record["suite"], "dataset": record["dataset"],
+            rows.append({"run_id": path.parent.name, "suite": record["suite"], "dataset": record["dataset"],
                          "setting": record["setting"], **{f"s_{k}": v for k, v in record["seconds"].items()},
                          "docs_per_second": record.get("docs_per_second"),
                          "peak_memory_mb": record.get("peak_memory_mb")})

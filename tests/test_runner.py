@@ -45,7 +45,7 @@ def run_id_of(model_dir) -> str:
 
 
 def task_files(model_name: str, experiment: str = "beir-baselines"):
-    stem = results_root() / experiment / model_name / "beir" / "scifact__test"
+    stem = results_root() / experiment / model_name / "scifact__test__mono__en-en"
     return (stem.with_name(stem.name + ".csv"), stem.with_name(stem.name + ".per_query.parquet"),
             stem.with_name(stem.name + ".record.json"))
 
@@ -86,7 +86,7 @@ def test_run_tiny_model_end_to_end(data_env, tiny_model_dir, capsys):
     out = capsys.readouterr().out
     run_id = run_id_of(tiny_model_dir)
     assert run_id.startswith("tiny-bert@")
-    assert f"{run_id}: beir/scifact__test (8 queries, 30 docs)" in out
+    assert f"{run_id}: beir/scifact__test__mono__en-en (8 queries, 30 docs)" in out
     csv_path, parquet_path, record_path = task_files(run_id)
 
     # Tidy CSV: exactly DESIGN.md's columns, in order, and one row per metric.
@@ -164,7 +164,7 @@ def test_second_run_skips_and_force_recomputes(data_env, tiny_model_dir, capsys)
 
     assert run_beir("--model", str(tiny_model_dir), "--force") == 0
     out = capsys.readouterr().out
-    assert f"{run_id_of(tiny_model_dir)}: beir/scifact__test (8 queries, 30 docs)" in out
+    assert f"{run_id_of(tiny_model_dir)}: beir/scifact__test__mono__en-en (8 queries, 30 docs)" in out
     assert "already done" not in out
     assert all(p.stat().st_mtime_ns != past for p in (csv_path, parquet_path, record_path))
     again = pd.read_csv(csv_path)
@@ -217,7 +217,7 @@ def test_bm25_end_to_end(data_env, capsys):
     assert "q8" in expected_run["q8"]  # BM25 finds the query's own document: the runner must drop it
 
     assert run_beir("--model", "bm25") == 0
-    assert "bm25: beir/scifact__test (8 queries, 30 docs)" in capsys.readouterr().out
+    assert "bm25: beir/scifact__test__mono__en-en (8 queries, 30 docs)" in capsys.readouterr().out
     csv_path, parquet_path, record_path = task_files("bm25")
     rows = pd.read_csv(csv_path, keep_default_na=False, na_values=[""])
     assert list(rows.columns) == DESIGN_COLUMNS and list(rows["metric"]) == METRICS

@@ -42,8 +42,5 @@ class RetrievalTask:
 
     @property
     def key(self) -> str:
-        """A file-name-safe identifier, unique within a suite run."""
-        parts = [self.dataset, self.split]
-        if self.setting != "mono" or self.query_lang != "en" or self.doc_lang != "en":
-            parts += [self.setting, f"{self.query_lang}-{self.doc_lang}"]
-        return "__".join(parts)
+        """A file-name-safe identifier: dataset, split, setting and languages, e.g. scifact__test__mono__en-en."""
+        return "__".join([self.dataset, self.split, self.setting, f"{self.query_lang}-{self.doc_lang}"])
