@@ -288,7 +288,8 @@ def _add_train_parser(commands) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1") if not os.environ.get("BENCH_ONLINE") else None
+    if not os.environ.get("BENCH_ONLINE"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the offline defaults: no hub look-ups
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     try:

@@ -11,6 +11,7 @@ import numpy as np
 
 from bench.data.task import RetrievalTask
 from bench.eval.encode import DenseEncoder, document_text
+from bench.eval.metrics import drop_identical_ids, top_k
 from bench.eval.search import dense_run, score_chunks
 from bench.models.registry import ModelSpec
 
@@ -78,7 +79,7 @@ class BM25Retriever:
         with timed(timings, "search"):
             run = self._bm25(task.doc_lang).search(task.corpus, task.queries, k=k + 1)
         if task.ignore_identical_ids:
-            run = {q: dict(list((d, s) for d, s in hits.items() if d != q)[:k]) for q, hits in run.items()}
+            run = {q: top_k(hits, k) for q, hits in drop_identical_ids(run).items()}
         return run, timings
 
     def pool_scores(self, task: RetrievalTask, timings: dict[str, float]) -> tuple[list[str], list[str], Iterator]:
