@@ -15,10 +15,12 @@ from bench.data.task import DataError
 def _run(args: argparse.Namespace) -> int:
     from bench.data.suites import SUITES, SuiteOptions, suite_tasks
     from bench.eval.runner import run_models, summary_table
-    from bench.models.registry import DEFAULT_MODELS, resolve_model
+    from bench.models.registry import DEFAULT_MODELS, resolve_model, with_max_seq_length
     from bench.results import ResultStore
 
     specs = [resolve_model(name) for name in args.model or DEFAULT_MODELS]  # bad names fail before any work
+    if args.max_seq_length:
+        specs = [with_max_seq_length(spec, args.max_seq_length) for spec in specs]
     suite = SUITES[args.suite]
     options = SuiteOptions(
         datasets=tuple(args.datasets) if args.datasets else None, split=args.split,
@@ -192,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--corpus", help="corpus folder (MIRACL)")
     run.add_argument("--experiment", help="results/<experiment>/ (default per suite, e.g. beir-baselines)")
     run.add_argument("--force", action="store_true", help="recompute tasks whose results exist")
+    run.add_argument("--max-seq-length", type=positive_int, help="truncate dense-model inputs to this many tokens "
+                     "(a recorded cut: the run id gets an -L<N> suffix; default: the model's own limit)")
     run.add_argument("--k", type=positive_int, default=1000, help="ranking depth for top-k tasks (default 1000)")
     run.add_argument("--batch-size", type=positive_int, default=32, help="encoding batch size (default 32)")
     run.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache "

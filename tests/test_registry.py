@@ -97,3 +97,12 @@ def test_tiny_model_fixture(tiny_model_dir, tmp_path):
     assert [m["type"].rsplit(".", 1)[-1] for m in modules] == ["Transformer", "Pooling", "Normalize"]
     again = conftest.build_tiny_model(tmp_path / "tiny-bert", conftest.tiny_model_texts())
     assert folder_fingerprint(again) == folder_fingerprint(tiny_model_dir)
+
+
+def test_max_seq_length_cut_gets_its_own_key(tiny_model_dir):
+    from bench.models.registry import with_max_seq_length
+
+    spec = resolve_model(str(tiny_model_dir))
+    cut = with_max_seq_length(spec, 256)
+    assert cut.max_seq_length == 256 and cut.key == f"{spec.key}-L256"
+    assert with_max_seq_length(MODELS["bm25"], 256) is MODELS["bm25"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -47,6 +47,13 @@ MODELS: dict[str, ModelSpec] = {
                            locate=_me5_small, base_model="me5-small"),
 }
 DEFAULT_MODELS = ("bm25", "minilm-l6", "me5-small")
+
+
+def with_max_seq_length(spec: ModelSpec, tokens: int) -> ModelSpec:
+    """The same model truncated to `tokens`; its results are kept apart under `<key>-L<tokens>`."""
+    if spec.kind != "dense":
+        return spec  # BM25 reads whole documents
+    return replace(spec, max_seq_length=tokens, run_id=f"{spec.key}-L{tokens}")
 
 
 def _looks_like_hub_id(name: str) -> bool:
