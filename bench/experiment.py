@@ -1,0 +1,373 @@
+"""Experiments as data: a YAML file names base models, trainers, seeds, training data, suites and the step
+budget; `run_experiment` trains what is missing, evaluates what is missing and skips what is done.
+
+Resuming is free: a checkpoint is written to a temporary folder and renamed when complete, and every
+(model, task) result is written atomically, so a killed run loses at most the training or task in flight.
+Stages run in the file's order, so the most informative cells exist first when time runs out."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from bench.paths import PROJECT_ROOT
+
+EXPERIMENTS_DIR = PROJECT_ROOT / "bench" / "experiments"
+LAREQA_SETS = ("xquad-r", "mlqa-r")
+# Training data -> the held-out LAReQA set it is scored on (DESIGN.md, "Training protocol").
+HELD_OUT = {"mlqa-r": "xquad-r", "xquad-r": "mlqa-r"}
+TOP_KEYS = {"name", "description", "base_models", "references", "training", "evaluation", "stages", "notes"}
+STAGE_KEYS = {"name", "trainers", "seeds", "train_data", "alphas", "base_models"}
+EVAL_KEYS = {"beir", "lareqa"}
+
+
+class ExperimentError(ValueError):
+    """A malformed or inconsistent experiment file."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One checkpoint of the grid: a trainer (with alpha) on a base model, training data and seed."""
+
+    trainer: str
+    base: str
+    train_data: str
+    seed: int
+    alpha: float | None = None  # hybrid only (its default filled in), None for the others
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    cells: tuple[Cell, ...]
+
+
+@dataclass
+class Experiment:
+    name: str
+    description: str
+    base_models: tuple[str, ...]
+    references: tuple[str, ...]
+    training: dict
+    beir: dict | None
+    lareqa: dict | None
+    stages: tuple[Stage, ...]
+    source: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def cells(self) -> list[Cell]:
+        """Every cell once, in stage order."""
+        seen: dict[Cell, None] = {}
+        for stage in self.stages:
+            seen.update(dict.fromkeys(stage.cells))
+        return list(seen)
+
+    def eval_sets(self) -> list[str]:
+        """The held-out LAReQA sets the grid is scored on, in the order of first use."""
+        sets = dict.fromkeys(HELD_OUT[c.train_data] for c in self.cells())
+        return list(sets) if self.lareqa is not None else []
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+def experiment_path(name_or_file: str) -> Path:
+    """A shipped experiment name (bench/experiments/<name>.yaml) or a YAML file path."""
+    path = Path(name_or_file).expanduser()
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise ExperimentError(f"experiment file {path} does not exist")
+        return path
+    shipped = EXPERIMENTS_DIR / f"{name_or_file}.yaml"
+    if not shipped.is_file():
+        names = ", ".join(sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml")))
+        raise ExperimentError(f"unknown experiment {name_or_file!r}; shipped: {names}; or give a YAML file path")
+    return shipped
+
+
+def load_experiment(name_or_file: str) -> Experiment:
+    path = experiment_path(name_or_file)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ExperimentError(f"{path} is not valid YAML: {error}") from error
+    if not isinstance(raw, dict):
+        raise ExperimentError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    return parse_experiment(raw, source=path)
+
+
+def parse_experiment(raw: dict, source: Path | None = None) -> Experiment:
+    where = str(source or "experiment")
+    _check_keys(raw, TOP_KEYS, where)
+    if not raw.get("name"):
+        raise ExperimentError(f"{where}: 'name' is required (it names results/<name>/)")
+    base_models = tuple(_as_list(raw.get("base_models"), f"{where}: base_models"))
+    evaluation = raw.get("evaluation") or {}
+    _check_keys(evaluation, EVAL_KEYS, f"{where}: evaluation")
+    training = dict(raw.get("training") or {})
+    _check_training(training, where)
+    stages = tuple(_stage(s, i, base_models, where) for i, s in enumerate(raw.get("stages") or []))
+    if not stages:
+        raise ExperimentError(f"{where}: no stages; list at least one stage of trainers x seeds x train_data")
+    experiment = Experiment(
+        name=str(raw["name"]), description=str(raw.get("description", "")).strip(), base_models=base_models,
+        references=tuple(_as_list(raw.get("references") or [], f"{where}: references")), training=training,
+        beir=_eval_block(evaluation, "beir"), lareqa=_eval_block(evaluation, "lareqa"), stages=stages,
+        source=source, notes=list(raw.get("notes") or []),
+    )
+    _check_names(experiment, where)
+    return experiment
+
+
+def _check_keys(mapping: dict, allowed: set[str], where: str) -> None:
+    if not isinstance(mapping, dict):
+        raise ExperimentError(f"{where}: expected a mapping, got {type(mapping).__name__}")
+    unknown = sorted(set(mapping) - allowed)
+    if unknown:
+        raise ExperimentError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _as_list(value, where: str) -> list:
+    if value is None:
+        raise ExperimentError(f"{where} is required")
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _check_training(training: dict, where: str) -> None:
+    from bench.train.run import TrainOptions
+
+    per_cell = {"trainer", "base", "train_data", "seed", "alpha", "out_dir", "run_id", "force"}
+    allowed = {f.name for f in fields(TrainOptions)} - per_cell
+    _check_keys(training, allowed, f"{where}: training")
+    if "langs" in training:
+        training["langs"] = tuple(training["langs"])
+
+
+def _eval_block(evaluation: dict, name: str) -> dict | None:
+    if name not in evaluation:
+        return None
+    block = dict(evaluation[name] or {})
+    allowed = {"datasets", "max_seq_length"} if name == "beir" else {"langs", "settings", "max_seq_length"}
+    _check_keys(block, allowed, f"evaluation.{name}")
+    return block
+
+
+def _stage(raw: dict, index: int, base_models: tuple[str, ...], where: str) -> Stage:
+    _check_keys(raw, STAGE_KEYS, f"{where}: stage {index + 1}")
+    name = str(raw.get("name") or f"stage {index + 1}")
+    trainers = _as_list(raw.get("trainers"), f"{where}: stage {name!r} trainers")
+    seeds = [int(s) for s in _as_list(raw.get("seeds"), f"{where}: stage {name!r} seeds")]
+    data = _as_list(raw.get("train_data"), f"{where}: stage {name!r} train_data")
+    unknown = [d for d in data if d not in HELD_OUT]
+    if unknown:
+        raise ExperimentError(f"{where}: stage {name!r}: unknown train_data {', '.join(map(str, unknown))}; "
+                              f"known: {', '.join(HELD_OUT)}")
+    from bench.train.run import DEFAULT_ALPHA
+
+    alphas = [float(a) for a in _as_list(raw["alphas"], f"{where}: stage {name!r} alphas")] if "alphas" in raw \
+        else [DEFAULT_ALPHA]
+    bases = tuple(raw.get("base_models") or base_models)
+    cells = tuple(
+        Cell(trainer, base, d, seed, alpha if trainer == "hybrid" else None)
+        for base in bases for d in data for seed in seeds for trainer in trainers
+        for alpha in (alphas if trainer == "hybrid" else [None]))
+    return Stage(name, tuple(dict.fromkeys(cells)))
+
+
+def _check_names(experiment: Experiment, where: str) -> None:
+    from bench.models.registry import resolve_model
+    from bench.train.samplers import check_alpha
+    from bench.train.trainers import get_trainer
+
+    for name in (*experiment.base_models, *experiment.references):
+        try:
+            resolve_model(name)
+        except ValueError as error:
+            raise ExperimentError(f"{where}: {error}") from error
+    for cell in experiment.cells():
+        try:
+            get_trainer(cell.trainer)
+            if cell.alpha is not None:
+                check_alpha(cell.alpha)
+        except ValueError as error:
+            raise ExperimentError(f"{where}: {error}") from error
+
+
+# --------------------------------------------------------------------------------------------- plan
+
+
+def train_options(experiment: Experiment, cell: Cell, models_dir: str | None = None):
+    from bench.train.run import TrainOptions
+
+    return TrainOptions(trainer=cell.trainer, base=cell.base, train_data=cell.train_data, seed=cell.seed,
+                        alpha=cell.alpha, out_dir=models_dir, **experiment.training)
+
+
+def checkpoint_dir(experiment: Experiment, cell: Cell, models_dir: str | None = None) -> Path:
+    from bench.train.run import make_run_id, models_root
+
+    steps = train_options(experiment, cell, models_dir).steps
+    return models_root(models_dir) / make_run_id(cell.trainer, cell.base, cell.train_data, cell.seed, steps,
+                                                 cell.alpha)
+
+
+def is_trained(experiment: Experiment, cell: Cell, models_dir: str | None = None) -> bool:
+    """A finished checkpoint trained with exactly this cell's options."""
+    from bench.train.run import existing_run, identity
+
+    found = existing_run(checkpoint_dir(experiment, cell, models_dir))
+    return bool(found) and found.get("options") == identity(train_options(experiment, cell, models_dir), cell.alpha)
+
+
+def suite_tasks_for(experiment: Experiment, suite: str, cache: dict) -> list:
+    """The tasks of one evaluation suite (`beir` or a LAReQA set), built once per run."""
+    from bench.data.suites import SuiteOptions, suite_tasks
+
+    if suite not in cache:
+        if suite == "beir":
+            block = experiment.beir or {}
+            options = SuiteOptions(datasets=tuple(block["datasets"]) if block.get("datasets") else None)
+        else:
+            block = experiment.lareqa or {}
+            options = SuiteOptions(settings=tuple(block["settings"]) if block.get("settings") else None,
+                                   langs=tuple(block["langs"]) if block.get("langs") else None)
+        cache[suite] = suite_tasks(suite, options)
+    return cache[suite]
+
+
+def eval_spec(experiment: Experiment, spec, suite: str):
+    """The spec as scored on `suite`: the experiment's sequence-length cut applies to dense models."""
+    from bench.models.registry import with_max_seq_length
+
+    block = (experiment.beir if suite == "beir" else experiment.lareqa) or {}
+    return with_max_seq_length(spec, int(block["max_seq_length"])) if block.get("max_seq_length") else spec
+
+
+def suites_of(experiment: Experiment, cell: Cell | None) -> list[str]:
+    """What a cell is scored on (its held-out LAReQA set, then BEIR); references: every set in use."""
+    lareqa = experiment.eval_sets() if cell is None else ([HELD_OUT[cell.train_data]] if experiment.lareqa is not None
+                                                          else [])
+    return [*lareqa, *(["beir"] if experiment.beir is not None else [])]
+
+
+@dataclass
+class Step:
+    """One line of the plan: train a cell, or score a model on one suite."""
+
+    stage: str
+    action: str  # "train" | "evaluate"
+    model: str
+    suite: str = ""
+    tasks_total: int = 0
+    tasks_done: int = 0
+    done: bool = False
+
+    def describe(self) -> str:
+        if self.action == "train":
+            return f"[{'done' if self.done else 'todo'}] train     {self.model}"
+        state = "done" if self.done else f"{self.tasks_done}/{self.tasks_total} done"
+        return f"[{'done' if self.done else 'todo'}] evaluate  {self.model} on {self.suite} ({state})"
+
+
+def plan(experiment: Experiment, models_dir: str | None = None, tasks_cache: dict | None = None) -> list[Step]:
+    """Every step of the grid in order, with what is already done."""
+    from bench.models.registry import resolve_model
+    from bench.results import ResultStore
+
+    store = ResultStore(experiment.name)
+    cache = {} if tasks_cache is None else tasks_cache
+    steps: list[Step] = []
+
+    def evaluation(stage: str, label: str, spec, suites: list[str]) -> None:
+        for suite in suites:
+            tasks = suite_tasks_for(experiment, suite, cache)
+            done = 0 if spec is None else sum(store.done(eval_spec(experiment, spec, suite).key, t) for t in tasks)
+            steps.append(Step(stage, "evaluate", label, suite, len(tasks), done, done == len(tasks)))
+
+    for name in experiment.references:
+        evaluation("references", name, resolve_model(name), suites_of(experiment, None))
+    seen: set[Cell] = set()
+    for stage in experiment.stages:
+        for cell in (c for c in stage.cells if c not in seen):
+            seen.add(cell)
+            folder = checkpoint_dir(experiment, cell, models_dir)
+            trained = is_trained(experiment, cell, models_dir)
+            steps.append(Step(stage.name, "train", folder.name, done=trained))
+            evaluation(stage.name, folder.name, resolve_model(str(folder)) if trained else None,
+                       suites_of(experiment, cell))
+    return steps
+
+
+# ---------------------------------------------------------------------------------------------- run
+
+
+def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_run: bool = False, log=print,
+                   cache: bool = True, batch_size: int = 32) -> list[Step]:
+    """Train and evaluate what the grid still lacks, in stage order. Returns the plan as it stood at the start."""
+    from bench.eval.runner import run_models
+    from bench.models.registry import resolve_model
+    from bench.results import ResultStore
+    from bench.train.run import train
+
+    tasks_cache: dict = {}
+    steps = plan(experiment, models_dir, tasks_cache)
+    log(describe_plan(experiment, steps))
+    if dry_run:
+        return steps
+    store = ResultStore(experiment.name)
+    _keep_definition(experiment, store.folder)
+
+    def evaluate(spec, suites: list[str]) -> None:
+        for suite in suites:
+            run_models([eval_spec(experiment, spec, suite)], suite_tasks_for(experiment, suite, tasks_cache),
+                       experiment.name, batch_size=batch_size, log=log, cache=cache)
+
+    for name in experiment.references:
+        evaluate(resolve_model(name), suites_of(experiment, None))
+    seen: set[Cell] = set()
+    for stage in experiment.stages:
+        log(f"== stage: {stage.name}")
+        for cell in (c for c in stage.cells if c not in seen):
+            seen.add(cell)
+            folder = train(train_options(experiment, cell, models_dir), log=log)
+            spec = resolve_model(str(folder))
+            suites = suites_of(experiment, cell)
+            evaluate(spec, suites)
+            _keep_manifest(folder, store.folder, [eval_spec(experiment, spec, s).key for s in suites])
+    return steps
+
+
+def describe_plan(experiment: Experiment, steps: list[Step]) -> str:
+    todo_train = sum(s.action == "train" and not s.done for s in steps)
+    todo_eval = sum(s.tasks_total - s.tasks_done for s in steps if s.action == "evaluate")
+    lines = [f"experiment {experiment.name} ({experiment.source or 'inline'}): "
+             f"{sum(s.action == 'train' for s in steps)} checkpoints, {todo_train} to train, "
+             f"{todo_eval} (model, task) evaluations to run"]
+    stage = None
+    for step in steps:
+        if step.stage != stage:
+            stage = step.stage
+            lines.append(f"  {stage}:")
+        lines.append(f"    {step.describe()}")
+    return "\n".join(lines)
+
+
+def _keep_definition(experiment: Experiment, folder: Path) -> None:
+    """The experiment file beside its results, so a report knows the cuts the numbers were made under."""
+    from bench.results import atomic_write
+
+    if experiment.source is not None:
+        atomic_write(folder / "experiment.yaml", lambda p: shutil.copyfile(experiment.source, p))
+
+
+def _keep_manifest(checkpoint: Path, results: Path, run_ids: list[str]) -> None:
+    """The training manifest (loss curve, batch kinds, leakage, speed) beside the checkpoint's results:
+    weights are never committed, the manifest is."""
+    from bench.results import atomic_write, safe_name
+
+    text = (checkpoint / "manifest.json").read_text()
+    for run_id in dict.fromkeys(run_ids):
+        atomic_write(results / safe_name(run_id) / "training_manifest.json", lambda p: p.write_text(text))

@@ -1,0 +1,148 @@
+"""Experiments as data: parsing, the plan, a run that resumes after an interruption, the shipped files."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+import bench.experiment as experiment_module
+from bench.cli import main
+from bench.experiment import ExperimentError, load_experiment, parse_experiment, plan, run_experiment
+from bench.results import ResultStore
+from test_train import LANGS, data_dir, quiet  # noqa: F401  (data_dir is a fixture)
+
+
+def grid(tiny: Path, **overrides) -> dict:
+    raw = {
+        "name": "grid",
+        "base_models": [str(tiny)],
+        "references": [str(tiny)],
+        "training": {"steps": 2, "batch_size": 4, "max_seq_length": 32, "langs": list(LANGS), "threads": 1,
+                     "log_every": 1},
+        "evaluation": {"lareqa": {"langs": list(LANGS), "settings": ["mono", "multi"]}},
+        "stages": [{"name": "first", "trainers": ["hybrid", "xx-mono"], "seeds": [1], "train_data": ["mlqa-r"]}],
+    }
+    raw.update(overrides)
+    return raw
+
+
+def write(tmp_path: Path, raw: dict) -> Path:
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_the_plan_lists_every_step_and_runs_nothing(tiny_model_dir, data_dir, tmp_path, capsys):
+    path = write(tmp_path, grid(tiny_model_dir))
+    assert main(["experiment", str(path), "--dry-run", "--models-dir", str(tmp_path / "models")]) == 0
+    text = capsys.readouterr().err
+    # 3 mono + 3 multi tasks on XQuAD-R for the reference and for each of the two checkpoints.
+    assert "2 checkpoints, 2 to train, 18 (model, task) evaluations to run" in text
+    assert "[todo] train     hybrid-a0.5-tiny-bert-mlqa-r-s1-2steps" in text
+    assert not (tmp_path / "models").exists() and not ResultStore("grid").folder.exists()
+
+
+def test_a_run_trains_evaluates_and_a_rerun_does_nothing(tiny_model_dir, data_dir, tmp_path):
+    experiment = parse_experiment(grid(tiny_model_dir), source=write(tmp_path, grid(tiny_model_dir)))
+    models = str(tmp_path / "models")
+    run_experiment(experiment, models_dir=models, log=quiet)
+
+    rows = ResultStore("grid").load()
+    assert set(rows["trainer"]) == {"none", "hybrid", "xx-mono"}
+    assert len(rows.groupby(["run_id", "setting", "query_lang"])) == 3 * 6
+    folder = ResultStore("grid").folder
+    assert (folder / "experiment.yaml").is_file()
+    manifests = sorted(folder.glob("*/training_manifest.json"))
+    assert [json.loads(p.read_text())["trainer"] for p in manifests] == ["hybrid", "xx-mono"]
+
+    steps = plan(experiment, models)
+    assert all(step.done for step in steps)
+    stamps = {p: p.stat().st_mtime_ns for p in folder.rglob("*.csv")}
+    weights = {p: p.stat().st_mtime_ns for p in Path(models).rglob("model.safetensors")}
+    run_experiment(experiment, models_dir=models, log=quiet)
+    assert {p: p.stat().st_mtime_ns for p in folder.rglob("*.csv")} == stamps
+    assert {p: p.stat().st_mtime_ns for p in Path(models).rglob("model.safetensors")} == weights
+
+
+def test_an_interrupted_run_continues_and_loses_nothing(tiny_model_dir, data_dir, tmp_path, monkeypatch):
+    experiment = parse_experiment(grid(tiny_model_dir))
+    models = str(tmp_path / "models")
+    from bench.train import run as train_module
+
+    real_train = train_module.train
+    calls = []
+
+    def killed_on_second_training(options, log=print):
+        calls.append(options.trainer)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as if Ctrl-C'd half way through the grid
+        return real_train(options, log=log)
+
+    monkeypatch.setattr(train_module, "train", killed_on_second_training)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(experiment, models_dir=models, log=quiet)
+    first = {p: p.stat().st_mtime_ns for p in ResultStore("grid").folder.rglob("*.csv")}
+    assert len(first) == 2 * 6  # the reference and the first checkpoint, all of their tasks
+    monkeypatch.setattr(train_module, "train", real_train)
+
+    done = [s for s in plan(experiment, models) if s.done]
+    assert [s.model for s in done if s.action == "train"] == ["hybrid-a0.5-tiny-bert-mlqa-r-s1-2steps"]
+    run_experiment(experiment, models_dir=models, log=quiet)
+    after = {p: p.stat().st_mtime_ns for p in ResultStore("grid").folder.rglob("*.csv")}
+    assert len(after) == 3 * 6 and all(after[p] == t for p, t in first.items())
+
+
+def test_cells_deduplicate_across_stages_and_alpha_is_hybrid_only(tiny_model_dir):
+    raw = grid(tiny_model_dir, stages=[
+        {"trainers": ["hybrid", "xy"], "seeds": [1], "train_data": ["mlqa-r"]},
+        {"trainers": ["hybrid"], "alphas": [0, 0.5, 1], "seeds": [1], "train_data": ["mlqa-r"]},
+    ])
+    cells = parse_experiment(raw).cells()
+    assert [(c.trainer, c.alpha) for c in cells] == [("hybrid", 0.5), ("xy", None), ("hybrid", 0.0),
+                                                     ("hybrid", 1.0)]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"stages": [{"trainers": ["nope"], "seeds": [1], "train_data": ["mlqa-r"]}]}, "unknown trainer"),
+    ({"stages": [{"trainers": ["hybrid"], "alphas": [1.5], "seeds": [1], "train_data": ["mlqa-r"]}]}, "alpha"),
+    ({"stages": [{"trainers": ["hybrid"], "seeds": [1], "train_data": ["squad"]}]}, "unknown train_data squad"),
+    ({"stages": []}, "no stages"),
+    ({"trainig": {}}, "unknown key(s) trainig"),
+    ({"training": {"stepz": 3}}, "unknown key(s) stepz"),
+    ({"references": ["no-such-model"]}, "unknown model 'no-such-model'"),
+    ({"name": ""}, "'name' is required"),
+])
+def test_bad_experiment_files_say_what_is_wrong(tiny_model_dir, change, message):
+    with pytest.raises(ExperimentError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_experiment(grid(tiny_model_dir, **change))
+
+
+def test_unknown_names_and_files(tmp_path, capsys):
+    assert main(["experiment", "nope", "--dry-run"]) == 2
+    assert "shipped: paper, smoke" in capsys.readouterr().err
+    (tmp_path / "bad.yaml").write_text("name: [unclosed")
+    with pytest.raises(ExperimentError, match="not valid YAML"):
+        load_experiment(str(tmp_path / "bad.yaml"))
+    with pytest.raises(ExperimentError, match="does not exist"):
+        load_experiment(str(tmp_path / "missing.yaml"))
+
+
+@pytest.mark.parametrize("name", ["paper", "smoke"])
+def test_shipped_experiments_parse(name):
+    experiment = load_experiment(name)
+    assert experiment.name == name and experiment.cells()
+
+
+def test_paper_grid_runs_in_the_design_priority_order():
+    experiment = load_experiment("paper")
+    first = experiment.stages[0].cells
+    assert {c.trainer for c in first} == {"hybrid", "mtl", "xx-mono", "xy"}
+    assert {(c.seed, c.train_data) for c in first} == {(1, "mlqa-r")}
+    cells = experiment.cells()
+    assert {c.seed for c in cells} == {1, 2, 3} and {c.train_data for c in cells} == {"mlqa-r", "xquad-r"}
+    assert {c.trainer for c in cells} == {"hybrid", "mtl", "xx-mono", "xy", "x-x", "en-en"}
+    assert sorted(c.alpha for c in cells if c.trainer == "hybrid" and c.seed == 1 and c.train_data == "mlqa-r") \
+        == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert experiment.eval_sets() == ["xquad-r", "mlqa-r"] and set(experiment.references) == {"me5-small", "bm25"}
+    assert experiment_module.HELD_OUT == {"mlqa-r": "xquad-r", "xquad-r": "mlqa-r"}
