@@ -230,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(func=_list)
 
     _add_train_parser(commands)
+    _add_experiment_parsers(commands)
     return parser
 
 
@@ -289,6 +290,71 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--run-id", help="folder name (default {trainer}[-a{alpha}]-{base}-{data}-s{seed}-{steps}steps)")
     train.add_argument("--force", action="store_true", help="overwrite an existing checkpoint folder")
     train.set_defaults(func=_train)
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    from bench.experiment import load_experiment, run_experiment
+    from bench.export import export_mteb
+
+    experiment = load_experiment(args.name)
+    run_experiment(experiment, models_dir=args.models_dir, dry_run=args.dry_run, cache=not args.no_cache,
+                   batch_size=args.batch_size, log=lambda message: print(message, file=sys.stderr))
+    if not args.dry_run:
+        files = export_mteb(experiment.name)
+        print(f"experiment {experiment.name}: complete; MTEB-layout results in {files[0].parents[2]}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from bench.check import compare, expected_frame, expected_path, format_report, fresh_scores, read_expected
+    from bench.results import ResultStore, atomic_write
+
+    path = expected_path(args.experiment)
+    if args.from_results:
+        scores = ResultStore(args.from_results).load()
+    else:
+        scores = fresh_scores(args.experiment, log=lambda message: print(message, file=sys.stderr))
+    if args.update:
+        frame = expected_frame(scores)
+        atomic_write(path, lambda p: frame.to_csv(p, index=False, float_format="%.10g"))
+        print(f"wrote {len(frame)} expected scores to {path}")
+        return 0
+    result = compare(read_expected(path), scores)
+    print(format_report(result))
+    return 1 if (result["status"] == "FAIL").any() else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from bench.export import export_mteb
+
+    files = export_mteb(args.experiment, Path(args.out) if args.out else None)
+    print(f"wrote {len(files)} MTEB result files under {files[0].parents[2]}")
+    return 0
+
+
+def _add_experiment_parsers(commands) -> None:
+    experiment = commands.add_parser("experiment", help="run an experiment grid (trains and evaluates what is "
+                                     "missing, resumable)")
+    experiment.add_argument("name", help="a shipped experiment (paper, smoke) or a YAML file")
+    experiment.add_argument("--dry-run", action="store_true", help="print the plan and what is done, run nothing")
+    experiment.add_argument("--models-dir", help="checkpoints root (default: $BENCH_MODELS, else <project>/models)")
+    experiment.add_argument("--batch-size", type=positive_int, default=32, help="encoding batch size (default 32)")
+    experiment.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
+    experiment.set_defaults(func=_experiment)
+
+    check = commands.add_parser("check", help="re-run the smoke experiment and compare with the stored scores "
+                                "(OK / OKish / FAIL; exit 1 on FAIL)")
+    check.add_argument("--experiment", default="smoke", help="experiment to re-run (default smoke); expected "
+                       "scores in results/check/<experiment>-expected.csv")
+    check.add_argument("--from-results", metavar="EXPERIMENT", help="compare the stored results/<EXPERIMENT>/ "
+                       "instead of re-running")
+    check.add_argument("--update", action="store_true", help="write the expected scores from this run")
+    check.set_defaults(func=_check)
+
+    export = commands.add_parser("export", help="write an experiment's results in MTEB's results layout")
+    export.add_argument("experiment", help="results/<experiment>/")
+    export.add_argument("--out", help="folder (default results/<experiment>/mteb)")
+    export.set_defaults(func=_export)
 
 
 def main(argv: list[str] | None = None) -> int:

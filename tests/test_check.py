@@ -1,0 +1,77 @@
+"""The regression check: OK / OKish / FAIL per stored score, and a non-zero exit on FAIL."""
+
+import pandas as pd
+import pytest
+
+from bench import check
+from bench.check import compare, expected_frame
+from bench.cli import main
+from bench.results import TIDY_COLUMNS
+
+
+def tidy(values: dict[tuple[str, str], float]) -> pd.DataFrame:
+    """Tidy rows for (model, metric) -> value; the model named "base" is untrained."""
+    rows = []
+    for (model, metric), value in values.items():
+        row = dict.fromkeys(TIDY_COLUMNS, "")
+        row.update(model=model, run_id=model, trainer="none" if model == "base" else "hybrid", dataset="xquad-r",
+                   setting="mono", query_lang="en", doc_lang="en", metric=metric, value=value, experiment="smoke")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+SCORES = {("base", "map"): 0.5, ("base", "recall@1"): 0.4, ("trained", "map"): 0.6}
+
+
+def test_equal_within_tolerance_and_failures():
+    expected = expected_frame(tidy(SCORES))
+    assert list(expected["tolerance"]) == [check.OKISH_REFERENCE, check.OKISH_REFERENCE, check.OKISH_TRAINED]
+    changed = dict(SCORES)
+    changed[("base", "map")] += 5e-7          # OK: within 1e-6
+    changed[("base", "recall@1")] += 5e-5     # OKish: within the reference tolerance 1e-4
+    changed[("trained", "map")] += 0.01       # FAIL: beyond the trained tolerance
+    result = compare(expected, tidy(changed)).set_index(["model", "metric"])
+    assert result.loc[("base", "map"), "status"] == "OK"
+    assert result.loc[("base", "recall@1"), "status"] == "OKish"
+    assert result.loc[("trained", "map"), "status"] == "FAIL"
+    assert result.loc[("trained", "map"), "difference"] == pytest.approx(0.01)
+
+
+def test_a_missing_score_fails():
+    observed = tidy({k: v for k, v in SCORES.items() if k != ("trained", "map")})
+    result = compare(expected_frame(tidy(SCORES)), observed)
+    assert list(result["status"]) == ["OK", "OK", "FAIL"]
+    assert "missing" in check.format_report(result)
+
+
+def test_cli_exits_non_zero_when_a_stored_score_was_changed(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(check, "expected_path", lambda experiment: tmp_path / f"{experiment}-expected.csv")
+    monkeypatch.setattr(check, "fresh_scores", lambda experiment, log=print: tidy(SCORES))
+    assert main(["check", "--update"]) == 0
+    assert main(["check"]) == 0
+    assert "OK 3 OKish 0 FAIL 0 of 3" in capsys.readouterr().out
+
+    path = tmp_path / "smoke-expected.csv"
+    stored = pd.read_csv(path)
+    stored.loc[0, "expected"] += 0.05  # a deliberately changed score
+    stored.to_csv(path, index=False)
+    assert main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL ]" in out and "OK 2 OKish 0 FAIL 1 of 3" in out
+
+
+def test_missing_expected_file_says_how_to_create_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(check, "expected_path", lambda experiment: tmp_path / "none.csv")
+    monkeypatch.setattr(check, "fresh_scores", lambda experiment, log=print: tidy(SCORES))
+    assert main(["check"]) == 2
+    assert "--update" in capsys.readouterr().err
+
+
+def test_the_shipped_expected_scores_cover_every_smoke_model():
+    from bench.experiment import checkpoint_dir, load_experiment
+
+    expected = check.read_expected(check.expected_path("smoke"))
+    experiment = load_experiment("smoke")
+    models = set(experiment.references) | {checkpoint_dir(experiment, c).name for c in experiment.cells()}
+    assert set(expected["model"]) == models
+    assert set(expected["dataset"]) == {"xquad-r", "nfcorpus"}
