@@ -33,17 +33,17 @@ def own_cache(tmp_path, monkeypatch):
 
 
 class CountingEncodes:
-    """Wraps a SentenceTransformer's encode and counts the texts it is given."""
+    """Wraps a DenseEncoder's embed (where the model runs) and counts the texts it is given."""
 
-    def __init__(self, model, monkeypatch):
+    def __init__(self, encoder, monkeypatch):
         self.texts: list[str] = []
-        original = model.encode
+        original = encoder.embed
 
-        def encode(inputs, *args, **kwargs):
+        def embed(inputs, *args, **kwargs):
             self.texts.extend(inputs)
             return original(inputs, *args, **kwargs)
 
-        monkeypatch.setattr(model, "encode", encode)
+        monkeypatch.setattr(encoder, "embed", embed)
 
 
 def encoder(model_dir, **kwargs) -> DenseEncoder:
@@ -77,7 +77,7 @@ def test_second_encoder_encodes_nothing_and_returns_the_same_vectors(tiny_model_
 
     second = encoder(tiny_model_dir)  # a fresh memo, as in a new process
     assert second.cache.folder == first.cache.folder
-    monkeypatch.setattr(second.model, "encode", lambda *a, **k: pytest.fail("the model was asked to encode"))
+    monkeypatch.setattr(second, "embed", lambda *a, **k: pytest.fail("the model was asked to encode"))
     warm = second.encode(TEXTS + TEXTS[:2], "document")
     assert warm.dtype == np.float32 and np.array_equal(warm, cold)
     assert second.counts == {"encoded": 0, "cached": 5, "memo": 0}
@@ -90,12 +90,12 @@ def test_second_encoder_encodes_nothing_and_returns_the_same_vectors(tiny_model_
 def test_only_missing_texts_are_encoded(tiny_model_dir, monkeypatch):
     encoder(tiny_model_dir).encode(TEXTS[:3], "document")
     second = encoder(tiny_model_dir)
-    calls = CountingEncodes(second.model, monkeypatch)
+    calls = CountingEncodes(second, monkeypatch)
     vectors = second.encode(TEXTS, "document")
     assert calls.texts == TEXTS[3:]
     assert second.counts == {"encoded": 2, "cached": 3, "memo": 0}
     third = encoder(tiny_model_dir)
-    monkeypatch.setattr(third.model, "encode", lambda *a, **k: pytest.fail("the model was asked to encode"))
+    monkeypatch.setattr(third, "embed", lambda *a, **k: pytest.fail("the model was asked to encode"))
     assert np.array_equal(third.encode(TEXTS, "document"), vectors)
     assert len(list(third.cache.folder.glob("*.keys"))) == 2
 
@@ -103,7 +103,7 @@ def test_only_missing_texts_are_encoded(tiny_model_dir, monkeypatch):
 def test_cache_off_reads_and_writes_nothing(tiny_model_dir, own_cache, monkeypatch):
     encoder(tiny_model_dir).encode(TEXTS, "document")
     off = encoder(tiny_model_dir, cache=False)
-    calls = CountingEncodes(off.model, monkeypatch)
+    calls = CountingEncodes(off, monkeypatch)
     off.encode(TEXTS + ["A new text."], "document")
     assert calls.texts == TEXTS + ["A new text."] and off.cache is None
     assert sum(e.vectors for e in inventory()) == 5
@@ -116,7 +116,7 @@ def test_max_seq_length_is_part_of_the_key(tiny_model_dir, monkeypatch):
     assert (full.max_seq_length, short.max_seq_length) == (128, 8)
     assert full.cache.folder != short.cache.folder and short.cache.folder.name.endswith("-L8")
     a = full.encode([long_text], "document")
-    calls = CountingEncodes(short.model, monkeypatch)
+    calls = CountingEncodes(short, monkeypatch)
     b = short.encode([long_text], "document")
     assert calls.texts == [long_text]  # not served from the 128-token entry
     assert not np.allclose(a, b)
@@ -129,7 +129,7 @@ def test_prompt_is_part_of_the_key(tiny_model_dir, monkeypatch):
     prompted = encoder(tiny_model_dir)  # same weights, same cache folder, another query prompt
     prompted.model.prompts = {**prompted.model.prompts, "query": "query: "}
     assert prompted.cache.folder == plain.cache.folder
-    calls = CountingEncodes(prompted.model, monkeypatch)
+    calls = CountingEncodes(prompted, monkeypatch)
     vectors = prompted.encode(TEXTS, "query")
     assert len(calls.texts) == 5 and prompted.counts["cached"] == 0
     assert not np.allclose(vectors, unprompted)
@@ -145,7 +145,7 @@ def test_query_and_document_keys(tiny_model_dir, prompted_dir, monkeypatch):
     assert set(enc.cache_keys(TEXTS, "query")).isdisjoint(enc.cache_keys(TEXTS, "document"))
     assert enc.cache_keys(TEXTS[:1], "query") == [cache_key("query: ", TEXTS[0])]
     queries = enc.encode(TEXTS, "query")
-    calls = CountingEncodes(enc.model, monkeypatch)
+    calls = CountingEncodes(enc, monkeypatch)
     documents = enc.encode(TEXTS, "document")
     assert len(calls.texts) == 5
     expected = enc.model.encode(["passage: " + t for t in TEXTS], normalize_embeddings=True)

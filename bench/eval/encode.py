@@ -1,18 +1,28 @@
-"""Dense encoding: sentence-transformers with length-sorted batches, cosine-normalised outputs, a memo keyed
-by text so a pool shared by several settings is encoded once per model, and the on-disk embedding cache
-(bench/eval/cache.py) so a second run of the model on the same data encodes nothing."""
+"""Dense encoding: sentence-transformers modules driven by our own batching, cosine-normalised outputs, a memo
+keyed by text so a pool shared by several settings is encoded once per model, and the on-disk embedding cache
+(bench/eval/cache.py) so a second run of the model on the same data encodes nothing.
+
+Batching: texts are sorted by their *token* count (sentence-transformers sorts by characters, a loose proxy)
+and cut into batches by a padded-token budget, so a batch of long passages holds few rows and a batch of short
+queries many; padding waste stays small and the attention matrices of long batches stay bounded. Each batch
+goes through exactly the modules and preprocessing `model.encode` uses, under torch.inference_mode, so fp32
+vectors match `model.encode`'s to float rounding (tests check 1e-6)."""
 
 from __future__ import annotations
 
 import hashlib
-import os
+import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from bench.eval.backends import OnnxTransformer, check_backend, quantize_int8
 from bench.eval.cache import EmbeddingCache, cache_key
+from bench.machine import usable_cores
 from bench.models.registry import ModelSpec
 
 
@@ -50,16 +60,60 @@ def routes_by_task(model) -> bool:
     return any(isinstance(m, Router) for m in model.modules())
 
 
+# A batch holds at most batch_size x TOKENS_PER_ROW padded tokens and at most MAX_ROWS_FACTOR x batch_size
+# texts: at --batch-size 32, 8 passages of 512 tokens, 32 of 128, 128 queries of 32.
+TOKENS_PER_ROW = 128
+MAX_ROWS_FACTOR = 4
+
+
+def length_batches(lengths: np.ndarray, batch_size: int, token_budget: int | None = None,
+                   max_rows: int | None = None) -> list[np.ndarray]:
+    """Row indices, longest first, cut into batches whose padded size (rows x longest length) stays within
+    `token_budget`, with 1 to `max_rows` rows each. A stable sort keeps equal lengths in input order."""
+    token_budget = token_budget or batch_size * TOKENS_PER_ROW
+    max_rows = max_rows or batch_size * MAX_ROWS_FACTOR
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        longest = max(1, int(lengths[order[start]]))
+        rows = max(1, min(max_rows, token_budget // longest))
+        batches.append(order[start:start + rows])
+        start += rows
+    return batches
+
+
+@dataclass
+class EncodeStats:
+    """What the model itself encoded: texts, real (attended) and padded tokens, batches, seconds."""
+
+    texts: int = 0
+    real_tokens: int = 0
+    padded_tokens: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: "EncodeStats") -> None:
+        for name in vars(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
 class DenseEncoder:
-    def __init__(self, spec: ModelSpec, batch_size: int = 32, device: str = "cpu", cache: bool = True):
+    """backend: "torch" (fp32, the reference), "int8" or "onnx" (see bench/eval/backends.py; default: the
+    spec's). The embedding cache keeps a non-fp32 backend's vectors apart (its variant tag)."""
+
+    def __init__(self, spec: ModelSpec, batch_size: int = 32, device: str = "cpu", cache: bool = True,
+                 backend: str | None = None, threads: int | None = None):
         from sentence_transformers import SentenceTransformer
 
-        torch.set_num_threads(os.cpu_count() or 1)
+        self.threads = threads or usable_cores()
+        torch.set_num_threads(self.threads)
         self.spec = spec
+        self.backend = check_backend(backend or spec.backend)
         self.location = spec.locate()
         self.model = SentenceTransformer(self.location, device=device)
         if spec.max_seq_length:
             self.model.max_seq_length = spec.max_seq_length
+        self.model.eval()
         self.batch_size = batch_size
         self.fingerprint = (folder_fingerprint(Path(self.location)) if Path(self.location).is_dir()
                             else f"hf:{self.location}")
@@ -68,9 +122,20 @@ class DenseEncoder:
         # Unique texts per source, over this encoder's life: "encoded" by the model, read from the disk
         # "cache", or found in the in-process "memo".
         self.counts: Counter[str] = Counter(encoded=0, cached=0, memo=0)
-        self.cache = EmbeddingCache(None, self.fingerprint, self.max_seq_length, self.dim, meta={
+        self.stats = EncodeStats()
+        variant = "" if self.backend == "torch" else self.backend
+        self.cache = EmbeddingCache(None, self.fingerprint, self.max_seq_length, self.dim, variant=variant, meta={
             "model": spec.name, "run_id": spec.key, "location": str(self.location)}) if cache else None
         self._routed = routes_by_task(self.model)
+        self._forward = self._backend_forward()
+
+    def _backend_forward(self):
+        if self.backend == "int8":
+            quantize_int8(self.model)
+        if self.backend == "onnx":
+            safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in self.fingerprint)
+            return OnnxTransformer(self.model, safe, self.threads)
+        return self.model
 
     @property
     def max_seq_length(self) -> int:
@@ -101,10 +166,7 @@ class DenseEncoder:
             self.counts["cached"] += len(found)
             missing = [t for t, key in zip(missing, keys) if key not in found]
         if missing:
-            encode = self.model.encode_query if kind == "query" else self.model.encode_document
-            vectors = encode(missing, batch_size=self.batch_size, show_progress_bar=len(missing) > self.batch_size,
-                             convert_to_numpy=True, normalize_embeddings=True)
-            vectors = np.asarray(vectors, dtype=np.float32)
+            vectors = self.embed(missing, kind)
             self._memo.update(((kind, t), v) for t, v in zip(missing, vectors))
             self.counts["encoded"] += len(missing)
             if self.cache is not None:
@@ -112,3 +174,36 @@ class DenseEncoder:
         if not texts:
             return np.empty((0, self.dim), dtype=np.float32)
         return np.stack([self._memo[(kind, t)] for t in texts])
+
+    def embed(self, texts: list[str], kind: str) -> np.ndarray:
+        """Run the model on `texts` (no memo, no cache): unit-norm float32 (n, dim)."""
+        if self._routed and self.backend == "torch":
+            # A Router picks its route from encode_query / encode_document's task argument: leave it to them.
+            encode = self.model.encode_query if kind == "query" else self.model.encode_document
+            return np.asarray(encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
+                                     normalize_embeddings=True, show_progress_bar=len(texts) > self.batch_size),
+                              dtype=np.float32)
+        prompt = self.prompt(kind)
+        start = time.perf_counter()
+        stats = EncodeStats(texts=len(texts))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        batches = length_batches(self.token_lengths(texts, prompt), self.batch_size)
+        with torch.inference_mode():
+            for rows in tqdm(batches, desc=f"encode {kind}", unit="batch", leave=False,
+                             disable=len(texts) <= self.batch_size):
+                features = self.model.preprocess([texts[i] for i in rows], prompt=prompt or None)
+                mask = features["attention_mask"]
+                stats.real_tokens += int(mask.sum())
+                stats.padded_tokens += mask.numel()
+                embeddings = self._forward(features)["sentence_embedding"]
+                out[rows] = torch.nn.functional.normalize(embeddings.float(), p=2, dim=1).numpy()
+        stats.batches, stats.seconds = len(batches), time.perf_counter() - start
+        self.stats.add(stats)
+        return out
+
+    def token_lengths(self, texts: list[str], prompt: str) -> np.ndarray:
+        """Token count of each prompted text as the model will see it (special tokens in, truncated)."""
+        tokenizer = self.model.tokenizer
+        ids = tokenizer([prompt + t for t in texts], truncation=True, max_length=self.max_seq_length,
+                        add_special_tokens=True, return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(texts))

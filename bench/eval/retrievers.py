@@ -27,7 +27,10 @@ class DenseRetriever:
     def __init__(self, spec: ModelSpec, batch_size: int = 32, cache: bool = True):
         self.encoder = DenseEncoder(spec, batch_size=batch_size, cache=cache)
         self.fingerprint = self.encoder.fingerprint
-        self.details = {"location": self.encoder.location, "max_seq_length": self.encoder.max_seq_length}
+        self.search_method = spec.search
+        # The backend and search method are part of the run record: a variant is never silent.
+        self.details = {"location": self.encoder.location, "max_seq_length": self.encoder.max_seq_length,
+                        "backend": self.encoder.backend, "search": spec.search, "threads": self.encoder.threads}
         # Unique texts of the last task by source (encoded / cached / memo), for the run record.
         self.text_counts: dict[str, int] = {}
 
@@ -45,7 +48,8 @@ class DenseRetriever:
         timings: dict[str, float] = {}
         query_ids, doc_ids, queries, docs = self._embed(task, timings)
         with timed(timings, "search"):
-            run = dense_run(query_ids, doc_ids, queries, docs, k, drop_identical_ids=task.ignore_identical_ids)
+            run = dense_run(query_ids, doc_ids, queries, docs, k, drop_identical_ids=task.ignore_identical_ids,
+                            method=self.search_method)
         return run, timings
 
     def pool_scores(self, task: RetrievalTask, timings: dict[str, float]) -> tuple[list[str], list[str], Iterator]:

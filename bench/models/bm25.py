@@ -78,6 +78,8 @@ import numpy as np
 from scipy import sparse
 from tqdm.auto import tqdm
 
+from bench.machine import usable_cores
+
 log = logging.getLogger(__name__)
 
 Corpus = dict[str, dict[str, str]]
@@ -652,13 +654,14 @@ class BM25:
     corpus content, language and analyzer, built in a temporary folder renamed into place when complete.
     """
 
-    def __init__(self, k1: float = 0.9, b: float = 0.4, language: str = "en", threads: int = 2,
+    def __init__(self, k1: float = 0.9, b: float = 0.4, language: str = "en", threads: int | None = None,
                  cache: Path | None = None, *, analyzer: str = "auto", backend: str = "auto"):
         if backend not in BACKENDS:
             raise ValueError(f"unknown BM25 backend {backend!r}; known: {', '.join(BACKENDS)}")
         if analyzer not in ("auto", TOKENIZER):
             raise ValueError(f"unknown BM25 analyzer {analyzer!r}; known: auto, {TOKENIZER}")
-        self.k1, self.b, self.threads = float(k1), float(b), max(1, int(threads))
+        # Indexing and batch_search run one Lucene thread per usable core unless told otherwise.
+        self.k1, self.b, self.threads = float(k1), float(b), max(1, int(threads or usable_cores()))
         self.language = normalized_language(language)
         self.cache = Path(cache) if cache is not None else default_cache()
         self.fallback_reason: str | None = None

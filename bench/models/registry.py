@@ -21,6 +21,8 @@ class ModelSpec:
     seed: int | None = None
     max_seq_length: int | None = None  # None: the model's own setting
     run_id: str = ""  # results key; the name when empty
+    backend: str = "torch"  # dense encoder numerics: torch (fp32 reference), int8, onnx (see eval/backends.py)
+    search: str = "exact"  # dense top-k: exact (chunked matmul), faiss (IndexFlatIP), faiss-hnsw (approximate)
 
     @property
     def key(self) -> str:
@@ -47,6 +49,10 @@ MODELS: dict[str, ModelSpec] = {
                            locate=_me5_small, base_model="me5-small"),
 }
 DEFAULT_MODELS = ("bm25", "minilm-l6", "me5-small")
+# Encoder backends and search methods that change numerics get their own run id (`<key>+int8`), so their
+# scores sit beside the fp32 exact ones, never in their place. faiss (exact inner product) does not.
+BACKENDS = ("torch", "int8", "onnx")
+SEARCH_METHODS = ("exact", "faiss", "faiss-hnsw")
 
 
 def with_max_seq_length(spec: ModelSpec, tokens: int) -> ModelSpec:
@@ -54,6 +60,26 @@ def with_max_seq_length(spec: ModelSpec, tokens: int) -> ModelSpec:
     if spec.kind != "dense":
         return spec  # BM25 reads whole documents
     return replace(spec, max_seq_length=tokens, run_id=f"{spec.key}-L{tokens}")
+
+
+def with_backend(spec: ModelSpec, backend: str) -> ModelSpec:
+    """The same model encoded by another backend; results kept apart under `<key>+<backend>`."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown encoder backend {backend!r}; known: {', '.join(BACKENDS)}")
+    if spec.kind != "dense" or backend == spec.backend:
+        return spec
+    if spec.backend != "torch":
+        raise ValueError(f"{spec.key} already uses backend {spec.backend}; cannot also use {backend}")
+    return replace(spec, backend=backend, run_id=f"{spec.key}+{backend}")
+
+
+def with_search(spec: ModelSpec, method: str) -> ModelSpec:
+    """The same model searched another way; approximate search (faiss-hnsw) is kept apart under `<key>+hnsw`."""
+    if method not in SEARCH_METHODS:
+        raise ValueError(f"unknown search method {method!r}; known: {', '.join(SEARCH_METHODS)}")
+    if spec.kind != "dense" or method == spec.search:
+        return spec
+    return replace(spec, search=method, run_id=f"{spec.key}+hnsw" if method == "faiss-hnsw" else spec.key)
 
 
 def _looks_like_hub_id(name: str) -> bool:
@@ -78,7 +104,11 @@ def _checkpoint_spec(folder: Path) -> ModelSpec:
 
 
 def resolve_model(name: str) -> ModelSpec:
-    """A registry name, a sentence-transformers folder, or a Hugging Face id (org/name)."""
+    """A registry name, a sentence-transformers folder, or a Hugging Face id (org/name); any of them may end
+    in `+<backend>` (me5-small+int8) to pick a non-fp32 encoder backend."""
+    base, plus, backend = name.rpartition("+")
+    if plus and backend in BACKENDS and base and not Path(name).expanduser().exists():
+        return with_backend(resolve_model(base), backend)
     if name in MODELS:
         return MODELS[name]
     folder = Path(name).expanduser()
@@ -90,5 +120,5 @@ def resolve_model(name: str) -> ModelSpec:
     if _looks_like_hub_id(name):
         return ModelSpec(name, "dense", f"Hugging Face model {name} (downloaded when online)",
                          locate=lambda: name, base_model=name)
-    raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODELS)}; "
+    raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODELS)} (optionally +int8 or +onnx); "
                      "or give a model folder path or a Hugging Face id such as intfloat/multilingual-e5-small")
