@@ -15,10 +15,14 @@ from bench.data.task import DataError
 def _run(args: argparse.Namespace) -> int:
     from bench.data.suites import SUITES, SuiteOptions, suite_tasks
     from bench.eval.runner import run_models, summary_table
-    from bench.models.registry import DEFAULT_MODELS, resolve_model, with_max_seq_length
+    from bench.models.registry import DEFAULT_MODELS, resolve_model, with_backend, with_max_seq_length, with_search
     from bench.results import ResultStore
 
     specs = [resolve_model(name) for name in args.model or DEFAULT_MODELS]  # bad names fail before any work
+    if args.backend:
+        specs = [with_backend(spec, args.backend) for spec in specs]
+    if args.search:
+        specs = [with_search(spec, args.search) for spec in specs]
     if args.max_seq_length:
         specs = [with_max_seq_length(spec, args.max_seq_length) for spec in specs]
     suite = SUITES[args.suite]
@@ -200,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=positive_int, default=32, help="encoding batch size (default 32)")
     run.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache "
                      "(<cache>/embeddings; see python -m bench cache)")
+    run.add_argument("--backend", choices=["torch", "int8", "onnx"], help="dense encoder backend: torch (fp32, "
+                     "default), int8 (dynamic quantisation), onnx (ONNX Runtime); a non-fp32 backend gets its own run "
+                     "id <model>+<backend>, reported beside the fp32 one (also: --model me5-small+int8)")
+    run.add_argument("--search", choices=["exact", "faiss", "faiss-hnsw"], help="dense top-k: exact (chunked "
+                     "matrix products, default), faiss (IndexFlatIP, exact), faiss-hnsw (approximate, for large "
+                     "corpora; run id <model>+hnsw)")
     run.set_defaults(func=_run)
 
     check = commands.add_parser("crosscheck", help="our BEIR scores beside beir's and mteb's own pipelines "
@@ -231,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_train_parser(commands)
     _add_experiment_parsers(commands)
+    from bench.perf import add_perf_parser
+
+    add_perf_parser(commands)
     return parser
 
 

@@ -84,11 +84,14 @@ def length_batches(lengths: np.ndarray, batch_size: int, token_budget: int | Non
 
 @dataclass
 class EncodeStats:
-    """What the model itself encoded: texts, real (attended) and padded tokens, batches, seconds."""
+    """What the model itself encoded: texts, real (attended) and padded tokens, the sums of their squares per
+    sequence (attention cost grows with length squared), batches, seconds."""
 
     texts: int = 0
     real_tokens: int = 0
     padded_tokens: int = 0
+    real_sq_tokens: int = 0
+    padded_sq_tokens: int = 0
     batches: int = 0
     seconds: float = 0.0
 
@@ -193,8 +196,11 @@ class DenseEncoder:
                              disable=len(texts) <= self.batch_size):
                 features = self.model.preprocess([texts[i] for i in rows], prompt=prompt or None)
                 mask = features["attention_mask"]
-                stats.real_tokens += int(mask.sum())
+                lengths = mask.sum(dim=1)
+                stats.real_tokens += int(lengths.sum())
+                stats.real_sq_tokens += int((lengths * lengths).sum())
                 stats.padded_tokens += mask.numel()
+                stats.padded_sq_tokens += mask.shape[0] * mask.shape[1] ** 2
                 embeddings = self._forward(features)["sentence_embedding"]
                 out[rows] = torch.nn.functional.normalize(embeddings.float(), p=2, dim=1).numpy()
         stats.batches, stats.seconds = len(batches), time.perf_counter() - start
