@@ -241,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_train_parser(commands)
     _add_experiment_parsers(commands)
+    _add_report_parser(commands)
     from bench.perf import add_perf_parser
 
     add_perf_parser(commands)
@@ -343,6 +344,27 @@ def _export(args: argparse.Namespace) -> int:
     files = export_mteb(args.experiment, Path(args.out) if args.out else None)
     print(f"wrote {len(files)} MTEB result files under {files[0].parents[2]}")
     return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from bench.report.build import build_report
+
+    build_report(args.experiment, Path(args.out) if args.out else None, n_resamples=args.resamples, seed=args.seed,
+                 log=lambda message: print(message, file=sys.stderr))
+    return 0
+
+
+def _add_report_parser(commands) -> None:
+    report = commands.add_parser("report", help="an experiment's report: the answer to the research question, "
+                                 "paper tables beside ours, plots, claim verdicts with paired tests",
+                                 description="Writes <out>/README.md (the answer first), claims.md, comparisons.csv, "
+                                 "tables/*.md|tex and plots/*.png from results/<experiment>/.")
+    report.add_argument("experiment", help="results/<experiment>/")
+    report.add_argument("--out", help="output folder (default reports/<experiment>)")
+    report.add_argument("--resamples", type=positive_int, default=10_000, help="bootstrap and randomisation "
+                        "resamples per test (default 10000)")
+    report.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+    report.set_defaults(func=_report)
 
 
 def _add_experiment_parsers(commands) -> None:

@@ -1,0 +1,324 @@
+"""`python -m bench report NAME`: reports/NAME/ with README.md (the answer first), claims.md, tables/ (Markdown
+and LaTeX), plots/ (PNG) and comparisons.csv (every paired test behind a verdict)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from bench.paths import PROJECT_ROOT
+from bench.report import stats
+from bench.report.claims import Verdict, verdicts
+from bench.report.compare import ALPHA, MIN_EFFECT, group_scores
+from bench.report.data import BEIR, LAREQA, ReportData, load_report_data
+from bench.report.plots import all_plots
+from bench.report.tables import DATASET_NAMES, SETTINGS, Table, all_tables, to_markdown, write_table
+
+HELD_OUT = {"mlqa-r": "xquad-r", "xquad-r": "mlqa-r"}
+DEFAULT_BEIR = ("scifact", "nfcorpus", "arguana")
+README_TABLES = ("table1_map", "table2_rank_distance", "table_beir")
+
+
+def build_report(name: str, out: Path | None = None, n_resamples: int = stats.N_RESAMPLES, seed: int = 0,
+                 log=print) -> Path:
+    out = Path(out) if out else PROJECT_ROOT / "reports" / name
+    data = load_report_data(name)
+    log(f"report {name}: {data.scores['run_id'].nunique()} runs, {len(data.scores)} scores, "
+        f"{len(data.per_query)} per-query scores")
+    tables = all_tables(data)
+    for table in tables:
+        write_table(table, out / "tables")
+    log(f"  {len(tables)} tables")
+    plots = all_plots(data, out / "plots", n_resamples, seed)
+    log(f"  {len(plots)} plots")
+    results = verdicts(data, n_resamples, seed)
+    log("  verdicts: " + ", ".join(f"{v.id} {v.verdict}" for v in results))
+    comparisons_frame(results, data).to_csv(out / "comparisons.csv", index=False, float_format="%.6g")
+    (out / "claims.md").write_text(claims_markdown(results, data))
+    (out / "README.md").write_text(readme(data, results, tables, plots, out, n_resamples, seed))
+    log(f"  wrote {out}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- claims
+
+
+def claims_markdown(results: list[Verdict], data: ReportData) -> str:
+    lines = [f"# Claims checked against `results/{data.name}`", "",
+             "Each claim of the source report (a synthesis of arXiv:2408.10536) with our verdict, what it rests on, "
+             "and the source report's own verdict beside it. Verdicts are computed from the results, the training "
+             "manifests and the paper's reported numbers every time the report is built.", "",
+             *glance_table(results), ""]
+    for v in results:
+        title = "Research question" if v.id == "RQ" else v.id
+        lines += [f"## {title}: {v.claim}", "",
+                  f"**Ours: {v.verdict}.** {_sentence(v.reason)}", ""]
+        if v.id != "RQ":
+            lines += [f"Source report: {v.source_verdict or '–'} (confidence {v.source_confidence or '–'}).", ""]
+        if v.test:
+            lines += [f"Test: {_sentence(v.test)}", ""]
+        if v.evidence:
+            lines += [*v.evidence, ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def glance_table(results: list[Verdict]) -> list[str]:
+    lines = ["| id | claim | ours | why | source report (confidence) |", "|---|---|---|---|---|"]
+    for v in results:
+        claim = v.claim if len(v.claim) < 90 else v.claim[:87] + "..."
+        source = f"{v.source_verdict} ({v.source_confidence})" if v.source_verdict else "–"
+        lines.append(f"| {v.id} | {claim} | **{v.verdict}** | {v.reason} | {source} |")
+    return lines
+
+
+def comparisons_frame(results: list[Verdict], data: ReportData) -> pd.DataFrame:
+    rows = []
+    for v in results:
+        for c in v.comparisons:
+            rows.append({"claim": v.id, "a": data.label(c.a), "b": data.label(c.b), "dataset": c.dataset,
+                         "setting": c.setting, "metric": c.metric, "a_score": c.a_score, "b_score": c.b_score,
+                         "difference": c.difference, "ci_low": c.ci_low, "ci_high": c.ci_high, "p": c.p,
+                         "p_holm": c.p_holm, "threshold": c.threshold, "favours_a": c.favours, "units": c.n_units,
+                         "questions": c.n_clusters, "seeds_a": c.seeds_a, "seeds_b": c.seeds_b,
+                         "coverage": c.coverage})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- README
+
+
+def readme(data: ReportData, results: list[Verdict], tables: list[Table], plots: list[Path], out: Path,
+           n_resamples: int, seed: int) -> str:
+    rq = results[0]
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    shas = ", ".join(sorted(set(data.scores["git_sha"].astype(str)))) if len(data.scores) else "–"
+    lines = [f"# Report: {data.name}", "",
+             f"Built by `python -m bench report {data.name}` on {created} from `results/{data.name}/` "
+             f"({data.scores['run_id'].nunique()} runs; code {shas}).", "",
+             "## Answer: hybrid batches against multi-task learning", "",
+             f"*{rq.claim}*", "", f"**{rq.verdict}.** {_sentence(rq.reason)}", ""]
+    lines += [*rq.evidence, ""] if rq.evidence else []
+    lines += [f"Test: {_sentence(rq.test)}" if rq.test else "", "",
+              "## Claims at a glance", "", *glance_table(results[1:]), "",
+              "Details, the numbers behind each verdict and the tests: [claims.md](claims.md); every paired test: "
+              "[comparisons.csv](comparisons.csv).", ""]
+    lines += ["## Tables", ""]
+    by_name = {t.name: t for t in tables}
+    for name in README_TABLES:
+        if name in by_name:
+            lines += [to_markdown(by_name[name]), ""]
+    others = [t for t in tables if t.name not in README_TABLES]
+    if others:
+        lines += ["More tables (Markdown, and LaTeX with booktabs beside each):", ""]
+        lines += [f"- [{t.title}](tables/{t.name}.md) ([tex](tables/{t.name}.tex))" for t in others]
+        lines += [""]
+    shown = [name for name in README_TABLES if name in by_name]
+    if shown:
+        lines += [f"LaTeX (booktabs) of the tables above: {', '.join(f'[{n}.tex](tables/{n}.tex)' for n in shown)}.",
+                  ""]
+    if plots:
+        lines += ["## Plots", ""]
+        for path in plots:
+            rel = path.relative_to(out)
+            lines += [f"![{path.stem}]({rel.as_posix()})", ""]
+    lines += ["## What differs from the paper", "", *differences(data), ""]
+    lines += ["## Missing and partial", "", *missing_section(data), ""]
+    lines += ["## How the numbers were computed", "", *method_notes(n_resamples, seed), ""]
+    if data.notes:
+        lines += ["## Notes from loading the results", "", *[f"- {n}" for n in data.notes], ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def method_notes(n_resamples: int, seed: int) -> list[str]:
+    return [
+        "- A setting's score is the macro average the paper reports: mean over languages (mono, multi) or ordered "
+        "language pairs (cross) of the mean over queries. Several seeds: the mean over seeds, ± the sample "
+        "standard deviation.",
+        f"- Paired tests over queries: a two-sided sign-flip randomisation test (p) and a percentile bootstrap "
+        f"(95% interval), {n_resamples:,} resamples, seed {seed}. Units are (language pair, question) with the macro "
+        "weights 1/(groups × queries in the group); they are resampled by question, because one question appears in "
+        "every language pair (treating the pairs as independent would understate the variance). A group's "
+        "per-query score is its mean over the seeds that scored the query.",
+        f"- Holm's step-down correction within each family (one claim, or the research question). A comparison "
+        f"counts when the Holm-adjusted p < {ALPHA} and the difference is at least {MIN_EFFECT} (scores in [0, 1]) "
+        "or 1% of the reference's value (rank distance; 10% for C10's 'substantially').",
+        "- One seed per trainer compares checkpoints, not strategies: the seed-to-seed spread is only measured "
+        "where a trainer has several seeds.",
+        f"- p = {1 / (n_resamples + 1):.2g} is the smallest p-value {n_resamples:,} random sign patterns can give "
+        "(exact enumeration is used when there are few questions).",
+    ]
+
+
+def differences(data: ReportData) -> list[str]:
+    """What differs from the paper's setup, from the manifests, the run ids and the experiment file."""
+    definition = data.definition or {}
+    training = definition.get("training") or {}
+    options = [m.get("options") or {} for m in data.manifests.values()]
+
+    def values(key: str, fallback=None) -> str:
+        found = sorted({str(o[key]) for o in options if o.get(key) is not None})
+        if not found and fallback is not None:
+            found = [str(fallback)]
+        return ", ".join(found) if found else "not recorded"
+
+    trained = data.trained_groups()
+    bases = ", ".join(sorted(set(trained["base_model"]))) or "none trained"
+    train_data = ", ".join(f"{d} (scored on {HELD_OUT.get(d, '?')} and BEIR)" for d in sorted(set(trained["train_data"])))
+    evaluated = [d for d in [*LAREQA, *BEIR, "miracl"] if d in set(data.scores["dataset"])]
+    cuts = _length_cuts(data)
+    strategies = ", ".join(sorted(set(trained["trainer"]))) or "none trained"
+    if "mtl" in set(trained["trainer"]):
+        strategies += " (mtl is our added baseline)"
+    rows = [
+        ("Base model", "XLM-R, LaBSE", bases),
+        ("Training data", "machine-translated QA pairs (not available offline)",
+         f"the parallel QA of {train_data}" if train_data else "none trained"),
+        ("Strategies", "X-X-mono, X-Y, hybrid", strategies),
+        ("Training steps", "full fine-tuning (see the paper)", values("steps", training.get("steps"))),
+        ("Batch size", "see the paper", values("batch_size", training.get("batch_size"))),
+        ("Learning rate", "3e-5 (AdamW, weight decay 0.01)", values("lr", training.get("lr"))),
+        ("Training sequence length", "see the paper", values("max_seq_length", training.get("max_seq_length"))),
+        ("Frozen word embeddings", "no", values("freeze_embeddings", training.get("freeze_embeddings"))
+         .replace("True", "yes").replace("False", "no")),
+        ("Seeds per strategy", "not stated", ", ".join(f"{r.label}: {len(r.seeds)}" for r in trained.itertuples())
+         or "–"),
+        ("Evaluation sets", "XQuAD-R, MLQA-R, MIRACL", ", ".join(DATASET_NAMES.get(d, d) for d in evaluated) or "none"),
+        ("Evaluation sequence length", "the model's own", cuts),
+    ]
+    lareqa_langs = ((definition.get("evaluation") or {}).get("lareqa") or {}).get("langs")
+    if lareqa_langs:
+        rows.append(("LAReQA languages", "all (11 / 7)", ", ".join(map(str, lareqa_langs))))
+    lines = ["| | paper (arXiv:2408.10536) | here |", "|---|---|---|"]
+    lines += [f"| {what} | {paper} | {ours} |" for what, paper, ours in rows]
+    lines += ["", "BEIR is the research question's extension (the paper does not evaluate on it). MIRACL is only "
+              "evaluated when its corpus is available" + ("." if "miracl" in evaluated else ": not here.")]
+    if data.definition_path:
+        lines += ["", f"Experiment definition: `{_relative(data.definition_path)}`."]
+    return lines
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _length_cuts(data: ReportData) -> str:
+    """Per dataset, the evaluation truncation recorded in the run ids (`-L<N>`)."""
+    s = data.scores
+    if s.empty:
+        return "–"
+    parts = []
+    for dataset, cut in s.groupby("dataset")["length_cut"]:
+        cuts = sorted({int(c) for c in cut.dropna()})
+        dense_uncut = cut.isna() & (s.loc[cut.index, "model"] != "bm25")
+        text = ", ".join(f"{c} tokens" for c in cuts)
+        if cuts and dense_uncut.any():
+            text += " (some models uncut)"
+        parts.append(f"{DATASET_NAMES.get(dataset, dataset)}: {text or 'the model limit'}")
+    return "; ".join(parts)
+
+
+# ------------------------------------------------------------------------------------- missing cells
+
+
+def expected_grid(definition: dict) -> list[dict]:
+    """Every (model, dataset) evaluation an experiment file asks for, read leniently (missing keys skipped)."""
+    evaluation = definition.get("evaluation") or {}
+    lareqa, beir = evaluation.get("lareqa"), evaluation.get("beir")
+    settings = list((lareqa or {}).get("settings") or SETTINGS)
+    beir_sets = list((beir or {}).get("datasets") or DEFAULT_BEIR) if "beir" in evaluation else []
+    bases = list(definition.get("base_models") or [])
+    cells = []
+    for stage in definition.get("stages") or []:
+        alphas = [float(a) for a in (stage.get("alphas") or [0.5])]
+        for base in stage.get("base_models") or bases:
+            for data in stage.get("train_data") or []:
+                for seed in stage.get("seeds") or []:
+                    for trainer in stage.get("trainers") or []:
+                        for alpha in (alphas if trainer == "hybrid" else [None]):
+                            cell = {"trainer": trainer, "base": base, "train_data": data, "seed": int(seed),
+                                    "alpha": alpha}
+                            held = [HELD_OUT[data]] if lareqa is not None and data in HELD_OUT else []
+                            cells.append({**cell, "sets": [(d, s) for d in held for s in settings]
+                                          + [(d, "mono") for d in beir_sets]})
+    held_all = sorted({HELD_OUT[c["train_data"]] for c in cells if c["train_data"] in HELD_OUT}) if lareqa is not None \
+        else []
+    for ref in definition.get("references") or []:
+        cells.append({"trainer": "none", "base": ref, "train_data": "", "seed": None, "alpha": None,
+                      "sets": [(d, s) for d in held_all for s in settings] + [(d, "mono") for d in beir_sets]})
+    unique = {}
+    for cell in cells:
+        unique.setdefault((cell["trainer"], cell["base"], cell["train_data"], cell["seed"], cell["alpha"]), cell)
+    return list(unique.values())
+
+
+def missing_cells(data: ReportData) -> list[str]:
+    """'<cell>: <what is missing>' for every evaluation the experiment file lists that has no results."""
+    if not data.definition:
+        return []
+    s = data.scores
+    present = set()
+    for row in s[["trainer", "base_model", "train_data", "seed", "alpha", "model", "dataset", "setting"]] \
+            .drop_duplicates().itertuples():
+        if row.trainer == "none":
+            present.add(("none", row.model, "", None, None, row.dataset, row.setting))
+        else:
+            alpha = float(row.alpha) if row.trainer == "hybrid" and pd.notna(row.alpha) else None
+            present.add((row.trainer, row.base_model, row.train_data, int(row.seed) if pd.notna(row.seed) else None,
+                         alpha, row.dataset, row.setting))
+    out = []
+    for cell in expected_grid(data.definition):
+        key = (cell["trainer"], cell["base"], cell["train_data"], cell["seed"], cell["alpha"])
+        lacking = [(d, st) for d, st in cell["sets"] if (*key, d, st) not in present]
+        if lacking:
+            out.append(f"{_cell_name(cell)}: {_sets_text(lacking, len(cell['sets']))}")
+    return out
+
+
+def _cell_name(cell: dict) -> str:
+    if cell["trainer"] == "none":
+        return f"{cell['base']} (reference)"
+    alpha = f" α={cell['alpha']:g}" if cell["alpha"] is not None else ""
+    return f"{cell['trainer']}{alpha}, {cell['base']}, trained on {cell['train_data']}, seed {cell['seed']}"
+
+
+def _sets_text(lacking: list[tuple[str, str]], total: int) -> str:
+    if len(lacking) == total:
+        return "no results at all"
+    return "no results on " + ", ".join(f"{DATASET_NAMES.get(d, d)}{' ' + s if d in LAREQA else ''}"
+                                        for d, s in lacking)
+
+
+def missing_section(data: ReportData) -> list[str]:
+    lines = []
+    if data.definition is None:
+        lines.append("No experiment file found (neither `results/<name>/experiment.yaml` nor "
+                     "`bench/experiments/<name>.yaml`), so the grid it asks for is unknown; only partial "
+                     "evaluations are listed.")
+    else:
+        missing = missing_cells(data)
+        total = len(expected_grid(data.definition))
+        lines.append(f"The experiment file lists {total} models (references and trained cells); "
+                     f"{len(missing)} lack some or all of their evaluations" + (":" if missing else "."))
+        lines += [""] + [f"- {m}" for m in missing] if missing else []
+    partial = group_scores(data)
+    partial = partial[partial["partial"]]
+    if len(partial):
+        lines += ["", "Partial evaluations (marked † in the tables; hatched in the plots):", ""]
+        for r in partial.itertuples():
+            what = "pairs" if r.setting == "cross" else "languages"
+            lines.append(f"- {data.label(r.group)}: {DATASET_NAMES.get(r.dataset, r.dataset)} {r.setting} {r.metric}, "
+                         f"{r.cells} of {r.cells_expected} {what}")
+    else:
+        lines += ["", "No partial evaluations: every model has every language (pair) of each setting it was scored on."]
+    return lines
+

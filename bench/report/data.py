@@ -1,0 +1,251 @@
+"""Everything a report reads, loaded once: an experiment's tidy scores (one run per model and task), its
+per-query scores, the training manifests, the experiment definition and the paper's reported numbers.
+
+Models are gathered into groups: a trained group is one (base model, trainer, alpha, training data) over its
+seeds; an untrained model (a reference such as BM25 or the base encoder) is a group of its own."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from bench.results import ResultStore
+
+REFERENCE_DIR = Path(__file__).parent / "reference"
+REPORTED_CSV = REFERENCE_DIR / "elmahdy2024_reported.csv"
+CLAIMS_MD = REFERENCE_DIR / "claims.md"
+
+LAREQA = ("xquad-r", "mlqa-r")
+BEIR = ("scifact", "nfcorpus", "arguana")
+REPORTED_DATASETS = {"xquad-r": "xquad-r", "mlqa-r": "mlqa-r", "miracl": "miracl-dev"}  # ours -> the paper's
+LOWER_IS_BETTER = {"rank_distance"}
+TASK_KEY = ["dataset", "setting", "query_lang", "doc_lang"]
+PER_QUERY_COLUMNS = ["run_id", "dataset", "setting", "query_lang", "doc_lang", "query_id", "metric", "value"]
+_TRAIN_DATA_IN_NAME = re.compile(r"-(mlqa-r|xquad-r)-s\d+")
+_LENGTH_CUT = re.compile(r"-L(\d+)(?=$|\+)")
+_VARIANT = re.compile(r"\+([A-Za-z0-9_]+)")  # run-id suffixes of numerics-changing variants: +int8, +onnx, +hnsw
+
+
+@dataclass
+class ReportData:
+    name: str
+    folder: Path
+    scores: pd.DataFrame      # tidy rows, one run per (model, task, metric), plus group / train_data / length cut
+    groups: pd.DataFrame      # one row per group: group, label, kind, base_model, trainer, alpha, train_data, ...
+    per_query: pd.DataFrame   # per-query rows of the kept runs, plus model / group / seed
+    manifests: dict[str, dict] = field(default_factory=dict)       # model -> training manifest
+    manifest_sources: dict[str, Path] = field(default_factory=dict)
+    definition: dict | None = None
+    definition_path: Path | None = None
+    reported: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: list[str] = field(default_factory=list)               # what loading dropped or had to guess
+
+    def group_row(self, group: str) -> pd.Series:
+        return self.groups.set_index("group").loc[group]
+
+    def label(self, group: str) -> str:
+        return str(self.group_row(group)["label"])
+
+    def trained_groups(self, trainer: str | None = None) -> pd.DataFrame:
+        trained = self.groups[self.groups["kind"] == "trained"]
+        return trained if trainer is None else trained[trained["trainer"] == trainer]
+
+
+def load_report_data(name: str, root: Path | None = None, models_root: Path | None = None) -> ReportData:
+    store = ResultStore(name, root)
+    if not store.folder.is_dir():
+        siblings = sorted(p.name for p in store.folder.parent.glob("*") if p.is_dir())
+        raise ValueError(f"no results at {store.folder}; experiments there: {', '.join(siblings) or 'none'}")
+    notes: list[str] = []
+    scores = kept_runs(store.load(), notes)
+    manifests, sources = training_manifests(store.folder, scores, models_root, notes)
+    scores = with_groups(scores, manifests)
+    definition, definition_path = experiment_definition(name, store.folder)
+    return ReportData(
+        name=name, folder=store.folder, scores=scores, groups=group_table(scores),
+        per_query=per_query_scores(store.folder, scores), manifests=manifests, manifest_sources=sources,
+        definition=definition, definition_path=definition_path, reported=reported_scores(), notes=notes,
+    )
+
+
+# --------------------------------------------------------------------------------------------- scores
+
+
+def kept_runs(tidy: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """One run per (model, task, metric): where a model was scored twice on a task (a re-run with other
+    weights, or another length cut) the newest run is kept, and the report says which were dropped.
+
+    An encoder or search variant that changes the numerics (`<key>+int8`, `+onnx`, `+hnsw`) is a model of its
+    own, `<model>+<variant>`, reported beside the fp32 exact one; `checkpoint` keeps the plain name."""
+    if tidy.empty:
+        return tidy.assign(length_cut=pd.Series(dtype=float), variant=pd.Series(dtype=str),
+                           checkpoint=pd.Series(dtype=str))
+    tidy = tidy.copy()
+    tidy["length_cut"] = tidy["run_id"].map(length_cut)
+    tidy["variant"] = tidy["run_id"].map(lambda r: "+".join(_VARIANT.findall(str(r))))
+    tidy["checkpoint"] = tidy["model"].astype(str)
+    tidy["model"] = tidy["checkpoint"] + np.where(tidy["variant"] != "", "+" + tidy["variant"], "")
+    key = ["model", "split", *TASK_KEY, "metric"]
+    newest = tidy.sort_values("created_at").drop_duplicates(key, keep="last")
+    dropped = sorted(set(tidy["run_id"]) - set(newest["run_id"]))
+    partly = tidy.merge(newest[[*key, "run_id"]], on=key, suffixes=("", "_kept"))
+    partly = sorted(set(partly.loc[partly["run_id"] != partly["run_id_kept"], "run_id"]) - set(dropped))
+    if dropped or partly:
+        notes.append(f"runs superseded by a newer run of the same model and task (not reported): "
+                     f"{', '.join(dropped + partly)}")
+    return newest.reset_index(drop=True)
+
+
+def length_cut(run_id: str) -> float:
+    """The evaluation sequence-length cut recorded in a run id (`<key>-L<N>`), else nan."""
+    match = _LENGTH_CUT.search(str(run_id))
+    return float(match.group(1)) if match else np.nan
+
+
+def train_data_of(model: str, manifest: dict | None) -> str:
+    if manifest and manifest.get("train_data"):
+        return str(manifest["train_data"])
+    match = _TRAIN_DATA_IN_NAME.search(model)
+    return match.group(1) if match else "unknown"
+
+
+def with_groups(scores: pd.DataFrame, manifests: dict[str, dict]) -> pd.DataFrame:
+    scores = scores.copy()
+    trained = scores["trainer"].fillna("none") != "none"
+    scores["trainer"] = scores["trainer"].fillna("none")
+    scores["train_data"] = [train_data_of(m, manifests.get(m)) if t else "" for m, t in zip(scores["model"], trained)]
+    alpha = scores["alpha"].map(lambda a: "" if pd.isna(a) else f"{float(a):g}")
+    scores["group"] = np.where(
+        trained, scores["trainer"] + "|" + alpha + "|" + scores["base_model"].astype(str) + "|" + scores["train_data"]
+        + "|" + scores["variant"], scores["model"].astype(str))
+    return scores
+
+
+def group_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per group with a short label: the trainer (and alpha for hybrid), with the base model and the
+    training data added only where the experiment has several of them."""
+    columns = ["group", "label", "kind", "base_model", "trainer", "alpha", "train_data", "models", "seeds"]
+    if scores.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for group, part in scores.groupby("group", sort=False):
+        first = part.iloc[0]
+        rows.append({"group": group, "kind": "reference" if first["trainer"] == "none" else "trained",
+                     "variant": first["variant"],
+                     "base_model": first["base_model"], "trainer": first["trainer"], "alpha": first["alpha"],
+                     "train_data": first["train_data"], "models": sorted(set(part["model"])),
+                     "seeds": sorted({int(s) for s in part["seed"].dropna()})})
+    groups = pd.DataFrame(rows, columns=[c for c in columns if c != "label"] + ["variant"])
+    trained = groups[groups["kind"] == "trained"]
+    several_bases = trained["base_model"].nunique() > 1
+    several_data = trained["train_data"].nunique() > 1
+    groups["label"] = [_label(row, several_bases, several_data) for row in groups.itertuples()]
+    order = {"reference": 0, "trained": 1}
+    groups = groups.assign(_kind=groups["kind"].map(order), _trainer=groups["trainer"].map(trainer_rank))
+    return groups.sort_values(["_kind", "_trainer", "base_model", "train_data", "alpha", "label"]) \
+        .drop(columns=["_kind", "_trainer"]).reset_index(drop=True)[columns]
+
+
+TRAINER_ORDER = ("hybrid", "mtl", "xx-mono", "xy", "x-x", "en-en")
+
+
+def trainer_rank(trainer: str) -> int:
+    return TRAINER_ORDER.index(trainer) if trainer in TRAINER_ORDER else len(TRAINER_ORDER)
+
+
+def _label(row, several_bases: bool, several_data: bool) -> str:
+    if row.kind == "reference":
+        return row.group if row.group == "bm25" else f"{row.group} (untrained)"
+    label = f"hybrid α={float(row.alpha):g}" if row.trainer == "hybrid" and pd.notna(row.alpha) else row.trainer
+    extra = [row.base_model] if several_bases else []
+    extra += [f"on {row.train_data}"] if several_data else []
+    label = f"{label} ({', '.join(extra)})" if extra else label
+    return f"{label} +{row.variant}" if row.variant else label
+
+
+def per_query_scores(folder: Path, scores: pd.DataFrame) -> pd.DataFrame:
+    """Per-query rows of the kept runs only, with each run's model, group and seed."""
+    empty = pd.DataFrame(columns=[*PER_QUERY_COLUMNS, "model", "group", "seed"])
+    if scores.empty:
+        return empty
+    kept_runs_ = set(scores["run_id"])
+    tables = [pq.read_table(path, columns=PER_QUERY_COLUMNS) for path in sorted(folder.rglob("*.per_query.parquet"))
+              if path.parent.name in kept_runs_]
+    if not tables:
+        return empty
+    frame = pa.concat_tables(tables, promote_options="default").to_pandas()
+    frame["query_id"] = frame["query_id"].astype(str)
+    frame["doc_lang"] = frame["doc_lang"].astype(str)
+    tasks = scores[["run_id", *TASK_KEY, "model", "group", "seed"]].drop_duplicates(["run_id", *TASK_KEY])
+    return frame.merge(tasks, on=["run_id", *TASK_KEY], how="inner")
+
+
+# --------------------------------------------------------------------------------- manifests, definitions
+
+
+def training_manifests(folder: Path, scores: pd.DataFrame, models_root: Path | None,
+                       notes: list[str]) -> tuple[dict[str, dict], dict[str, Path]]:
+    """model -> its training manifest: results/<experiment>/<run_id>/training_manifest.json, else (until the
+    runner has copied it) models/<model>/manifest.json."""
+    manifests: dict[str, dict] = {}
+    sources: dict[str, Path] = {}
+    if scores.empty:
+        return manifests, sources
+    trained = scores[scores["trainer"].fillna("none") != "none"]
+    for (model, checkpoint), runs in trained.groupby(["model", "checkpoint"])["run_id"]:
+        candidates = [folder / run / "training_manifest.json" for run in sorted(set(runs))]
+        candidates.append(_models_root(models_root) / str(checkpoint) / "manifest.json")
+        for path in candidates:
+            if path.is_file():
+                try:
+                    manifests[model] = json.loads(path.read_text())
+                    sources[model] = path
+                    break
+                except json.JSONDecodeError:
+                    notes.append(f"unreadable training manifest {path}")
+    outside = sorted(m for m, p in sources.items() if p.name == "manifest.json")
+    if outside:
+        notes.append(f"training manifests read from the checkpoint folders (not yet copied beside the results): "
+                     f"{', '.join(outside)}")
+    missing = sorted(set(trained["model"]) - set(manifests))
+    if missing:
+        notes.append(f"no training manifest for {', '.join(missing)}: leakage, batch kinds and loss curves "
+                     f"of these models are not reported")
+    return manifests, sources
+
+
+def _models_root(models_root: Path | None) -> Path:
+    if models_root is not None:
+        return Path(models_root)
+    from bench.train.run import models_root as default_root
+
+    return default_root()
+
+
+def experiment_definition(name: str, folder: Path) -> tuple[dict | None, Path | None]:
+    """The experiment file the numbers were made under (the copy beside the results), else the shipped one."""
+    from bench.paths import PROJECT_ROOT
+
+    for path in (folder / "experiment.yaml", PROJECT_ROOT / "bench" / "experiments" / f"{name}.yaml"):
+        if path.is_file():
+            try:
+                raw = yaml.safe_load(path.read_text())
+            except yaml.YAMLError:
+                continue
+            if isinstance(raw, dict):
+                return raw, path
+    return None, None
+
+
+def reported_scores() -> pd.DataFrame:
+    """The paper's reported numbers (arXiv:2408.10536, Tables 3-8, 12, 13): one row per value."""
+    return pd.read_csv(REPORTED_CSV) if REPORTED_CSV.is_file() else pd.DataFrame(
+        columns=["source", "table", "base_model", "dataset", "setting", "language", "strategy", "metric", "value"])

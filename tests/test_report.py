@@ -1,0 +1,340 @@
+"""`python -m bench report`: tables equal hand-computed macro means, verdicts follow the data, files are written,
+LaTeX is well formed, and missing data is reported rather than fatal. A small synthetic experiment (3 XQuAD-R
+languages, 24 parallel questions, SciFact) is written into the per-test BENCH_RESULTS."""
+
+import json
+import re
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from bench.report.build import build_report, missing_cells, missing_section
+from bench.report.claims import verdicts
+from bench.report.data import load_report_data
+from bench.report.tables import all_tables, lareqa_summary_table, to_latex
+from bench.results import TIDY_COLUMNS, ResultStore
+
+LANGS = ("en", "de", "es")
+QUESTIONS = [f"q{i:02d}" for i in range(24)]
+RESAMPLES = 300
+
+
+@dataclass
+class Model:
+    name: str
+    trainer: str = "none"
+    seed: int | None = None
+    alpha: float | None = None
+    offset: float = 0.0          # added to every score in [0, 1]
+    bias: float = 1.0            # multiplies the rank distance
+    noise: float = 0.02
+    train_data: str = "mlqa-r"
+    batches: dict = field(default_factory=dict)
+    leaked: int = 0              # XQuAD-R candidates also in training (leakage audit)
+    datasets: tuple = ("xquad-r", "scifact")
+    drop_pairs: tuple = ()       # cross pairs not scored (a partial model)
+
+    @property
+    def base_model(self) -> str:
+        return self.name if self.trainer == "none" else "me5-small"
+
+
+def default_models(hybrid=0.15, mtl=0.05, mono=0.0, xy=0.0, hybrid_bias=0.5, mono_bias=1.0) -> list[Model]:
+    trained = []
+    for seed in (1, 2):
+        trained += [Model(f"hybrid-a0.5-me5-small-mlqa-r-s{seed}-10steps", "hybrid", seed, 0.5, hybrid,
+                          bias=hybrid_bias, batches={"retrieval:mono": 5, "retrieval:cross": 5}),
+                    Model(f"mtl-me5-small-mlqa-r-s{seed}-10steps", "mtl", seed, offset=mtl,
+                          batches={"mono:mono": 10, "cross:cross": 10, "translation:cross": 10})]
+    trained += [Model("xx-mono-me5-small-mlqa-r-s1-10steps", "xx-mono", 1, offset=mono, bias=mono_bias,
+                      batches={"retrieval:mono": 10}),
+                Model("xy-me5-small-mlqa-r-s1-10steps", "xy", 1, offset=xy, batches={"retrieval:cross": 10})]
+    return [Model("bm25", offset=-0.3, bias=5.0), Model("me5-small", offset=-0.1, bias=2.0), *trained]
+
+
+def difficulty(task: str) -> np.ndarray:
+    """The per-question base score of a task, shared by every model (what makes the tests paired)."""
+    rng = np.random.default_rng(zlib.crc32(task.encode()))
+    return rng.uniform(0.3, 0.6, len(QUESTIONS))
+
+
+def write_experiment(name: str, models: list[Model], definition: dict | None = None) -> dict:
+    """Tidy CSVs, per-query parquet files and training manifests; returns the per-query values written,
+    (model, dataset, setting, query_lang, doc_lang, metric) -> array over QUESTIONS."""
+    store = ResultStore(name)
+    written = {}
+    for model in models:
+        rng = np.random.default_rng(zlib.crc32(model.name.encode()))
+        run_id = model.name if model.trainer == "none" else f"{model.name}@abcd1234"
+        for dataset, setting, q, d, metrics in tasks(model):
+            per_query = []
+            rows = []
+            for metric in metrics:
+                base = difficulty(f"{dataset}{setting}{q}{d}{metric}")
+                if metric == "rank_distance":
+                    values = np.round(base * 1000 * model.bias)
+                else:
+                    values = np.clip(base + model.offset + rng.normal(0, model.noise, len(base)), 0, 1)
+                written[(model.name, dataset, setting, q, d, metric)] = values
+                per_query += [(run_id, dataset, setting, q, d, qid, metric, v) for qid, v in zip(QUESTIONS, values)]
+                row = dict.fromkeys(TIDY_COLUMNS, "")
+                row.update(experiment=name, run_id=run_id, model=model.name, base_model=model.base_model,
+                           trainer=model.trainer, alpha=model.alpha, seed=model.seed,
+                           suite="beir" if dataset == "scifact" else dataset, dataset=dataset, split="test",
+                           setting=setting, query_lang=q, doc_lang=d, metric=metric, value=float(values.mean()),
+                           n_queries=len(values), bench_version="0.1.0", git_sha="test", created_at="2026-01-01")
+                rows.append(row)
+            stem = store.folder / run_id / f"{dataset}__test__{setting}__{q}-{d}"
+            stem.parent.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame(rows, columns=TIDY_COLUMNS).to_csv(stem.with_suffix(".csv"), index=False)
+            pd.DataFrame(per_query, columns=["run_id", "dataset", "setting", "query_lang", "doc_lang", "query_id",
+                                             "metric", "value"]).to_parquet(f"{stem}.per_query.parquet")
+        if model.trainer != "none":
+            (store.folder / run_id / "training_manifest.json").write_text(json.dumps(manifest(model)))
+    if definition is not None:
+        import yaml
+
+        (store.folder / "experiment.yaml").write_text(yaml.safe_dump(definition))
+    return written
+
+
+def tasks(model: Model):
+    if "xquad-r" in model.datasets:
+        for lang in LANGS:
+            yield "xquad-r", "mono", lang, lang, ("map", "recall@1")
+        for q in LANGS:
+            for d in LANGS:
+                if q != d and (q, d) not in model.drop_pairs:
+                    yield "xquad-r", "cross", q, d, ("map", "recall@1")
+        for lang in LANGS:
+            yield "xquad-r", "multi", lang, "multi", ("map", "recall@10", "rank_distance")
+    for dataset in model.datasets:
+        if dataset != "xquad-r":
+            yield dataset, "mono", "en", "en", ("ndcg@10", "recall@100")
+
+
+def manifest(model: Model) -> dict:
+    side = lambda n, hits: {"n": n, "exact": hits, "normalised": hits}  # noqa: E731
+    return {
+        "trainer": model.trainer, "alpha": model.alpha, "seed": model.seed, "base_model": "me5-small",
+        "train_data": model.train_data, "langs": ["en", "de"],
+        "options": {"steps": 10, "batch_size": 8, "max_seq_length": 32, "lr": 3e-5, "freeze_embeddings": True},
+        "data": {"mono_pairs": 100, "cross_pairs": 200},
+        "leakage": {"sets": {"xquad-r": {"questions": side(72, 0), "candidates": side(500, model.leaked),
+                                         "examples": model.leaked},
+                             "scifact": {"questions": side(24, 0), "candidates": side(1000, 0), "examples": 0}}},
+        "batches": {"counts": model.batches},
+        "loss_curve": [{"step": s, "loss": 2.0 / s} for s in (1, 5, 10)],
+    }
+
+
+@pytest.fixture(autouse=True)
+def _no_checkpoints(tmp_path, monkeypatch):
+    # Manifests are read from the results; the checkpoint fallback must not find the project's models/.
+    monkeypatch.setenv("BENCH_MODELS", str(tmp_path / "models"))
+
+
+def by_id(results) -> dict:
+    return {v.id: v for v in results}
+
+
+# ------------------------------------------------------------------------------------------------ tables
+
+
+def test_table1_cells_are_hand_computed_macro_means_over_seeds():
+    written = write_experiment("synthetic", default_models())
+    data = load_report_data("synthetic")
+    table = lareqa_summary_table(data, "table1_map", "Table 1", {s: "map" for s in ("mono", "cross", "multi")})
+    rows = {row[0]: row for row in table.rows if row[2] == "ours"}
+    col = table.columns.index("XQuAD-R cross mAP")
+
+    def macro(model: str) -> float:
+        # The mean over the 6 ordered pairs of the mean over questions.
+        return np.mean([written[(model, "xquad-r", "cross", q, d, "map")].mean()
+                        for q in LANGS for d in LANGS if q != d])
+
+    seeds = [macro(f"hybrid-a0.5-me5-small-mlqa-r-s{s}-10steps") for s in (1, 2)]
+    assert rows["hybrid α=0.5"][col] == f"{np.mean(seeds):.4f} ± {np.std(seeds, ddof=1):.4f}"
+    assert rows["hybrid α=0.5"][3] == "2"
+    assert rows["xy"][col] == f"{macro('xy-me5-small-mlqa-r-s1-10steps'):.4f}"
+    assert rows["bm25"][col] == f"{macro('bm25'):.4f}"
+    # The paper's reported 'mean' rows sit beside ours, labelled with their base models.
+    paper = [row for row in table.rows if row[2] == "paper"]
+    assert {row[1] for row in paper} == {"XLM-R", "LaBSE"}
+    assert any(row[0] == "hybrid" and row[1] == "XLM-R" and row[col] == "0.7053" for row in paper)
+
+
+def test_latex_is_well_formed():
+    write_experiment("synthetic", default_models())
+    for table in all_tables(load_report_data("synthetic")):
+        tex = to_latex(table)
+        body = tex.split(r"\midrule")[1].split(r"\bottomrule")[0]
+        assert tex.count(r"\begin{tabular}") == tex.count(r"\end{tabular}") == 1
+        assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
+        spec = re.search(r"\\begin\{tabular\}\{([lr]+)\}", tex).group(1)
+        header = tex.split(r"\toprule")[1].split(r"\midrule")[0]
+        for line in [header, *body.strip().splitlines()]:
+            assert line.count("&") == len(spec) - 1, (table.name, line)
+            assert line.rstrip().endswith(r"\\")
+        assert not re.search(r"(?<!\\)[_%#]", body), table.name  # escaped
+        assert tex.count("{") == tex.count("}") and "±" not in tex and "α" not in tex
+
+
+def test_a_partial_model_is_marked_and_listed():
+    models = default_models()
+    models[-1].drop_pairs = (("en", "de"), ("de", "es"))
+    write_experiment("synthetic", models)
+    data = load_report_data("synthetic")
+    table = lareqa_summary_table(data, "t", "t", {"cross": "map"})
+    xy = next(row for row in table.rows if row[0] == "xy")
+    assert xy[table.columns.index("XQuAD-R cross mAP")].endswith("†")
+    assert any("partial" in note for note in table.notes)
+    missing = missing_section(data)
+    assert "- xy: XQuAD-R cross map, 4 of 6 pairs" in missing
+
+
+# ------------------------------------------------------------------------------------------------ claims
+
+
+def test_hybrid_clearly_better_supports_the_claims_and_answers_the_question():
+    write_experiment("synthetic", default_models(hybrid=0.15, mtl=0.05, mono=0.0, xy=0.0))
+    results = by_id(verdicts(load_report_data("synthetic"), n_resamples=RESAMPLES))
+    assert results["RQ"].verdict == "hybrid better"
+    assert len(results["RQ"].comparisons) == 4  # XQuAD-R mono, cross, multi and SciFact
+    assert all(c.p_holm < 0.05 and c.difference == pytest.approx(0.10, abs=0.02) for c in results["RQ"].comparisons)
+    assert results["C8"].verdict == "supported"
+    assert results["C9"].verdict == "supported"
+    assert results["C10"].verdict == "supported"  # rank distance halved
+    assert results["C11"].verdict == "supported"  # hybrid above the untrained base in every language
+
+
+def test_equal_strategies_are_inconclusive():
+    models = default_models(hybrid=0.0, mtl=0.0, mono=0.0, xy=0.0, hybrid_bias=1.0)
+    for model in models:
+        model.noise = 0.0  # identical per-query scores
+    write_experiment("synthetic", models)
+    results = by_id(verdicts(load_report_data("synthetic"), n_resamples=RESAMPLES))
+    assert results["RQ"].verdict == "no detectable difference"
+    assert all(c.p == 1.0 for c in results["RQ"].comparisons)
+    for claim in ("C8", "C9", "C10"):
+        assert results[claim].verdict == "inconclusive", claim
+
+
+def test_hybrid_clearly_worse_refutes():
+    write_experiment("synthetic", default_models(hybrid=-0.2, mtl=0.0, mono=0.0, xy=0.0, hybrid_bias=1.5))
+    results = by_id(verdicts(load_report_data("synthetic"), n_resamples=RESAMPLES))
+    assert results["RQ"].verdict == "mtl better"
+    assert results["C8"].verdict == results["C9"].verdict == results["C10"].verdict == "refuted"
+
+
+def test_protocol_method_and_isolation_claims_follow_the_data():
+    write_experiment("synthetic", default_models(), definition={
+        "name": "synthetic", "base_models": ["me5-small"], "references": ["bm25", "me5-small"],
+        "evaluation": {"lareqa": {"langs": list(LANGS)}, "beir": {"datasets": ["scifact"]}},
+        "stages": [{"trainers": ["hybrid", "mtl"], "seeds": [1, 2, 3], "train_data": ["mlqa-r"]}]})
+    results = by_id(verdicts(load_report_data("synthetic"), n_resamples=RESAMPLES))
+    assert results["C1"].verdict == "supported"
+    assert results["C2"].verdict == "inconclusive" and "MIRACL" in results["C2"].reason
+    assert results["C3"].verdict == "inconclusive" and "evaluates only en, de, es" in results["C3"].reason
+    assert results["C7"].verdict == "inconclusive" and "6 ordered cross pairs" in results["C7"].reason
+    assert results["C4"].verdict == results["C5"].verdict == results["C6"].verdict == "supported"
+
+
+def test_one_kind_of_batch_leakage_and_scoring_on_the_training_set_refute():
+    models = default_models()
+    models[2].batches = {"retrieval:mono": 10}       # a hybrid run that never drew a cross batch
+    models[3].leaked = 50                             # 10% of XQuAD-R's candidates seen in training
+    models[-1].train_data = "xquad-r"                 # scored on its own training set
+    write_experiment("synthetic", models)
+    results = by_id(verdicts(load_report_data("synthetic"), n_resamples=RESAMPLES))
+    assert results["C1"].verdict == "refuted"
+    assert results["C5"].verdict == "refuted" and "10.00%" in results["C5"].reason
+    assert results["C4"].verdict == "refuted" and "xy-me5-small" in results["C4"].reason
+
+
+def test_references_only_is_not_testable_rather_than_an_error():
+    write_experiment("refs", default_models()[:2])
+    results = by_id(verdicts(load_report_data("refs"), n_resamples=RESAMPLES))
+    assert results["RQ"].verdict == "not testable here"
+    for claim in ("C1", "C4", "C5", "C8", "C9", "C10", "C11"):
+        assert results[claim].verdict == "not testable here", claim
+    assert results["C6"].verdict == "supported"
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def test_report_command_writes_the_answer_first_tables_plots_and_claims(tmp_path, capsys):
+    models = default_models()
+    models.append(Model("hybrid-a0.25-me5-small-mlqa-r-s1-10steps", "hybrid", 1, 0.25, 0.1,
+                        batches={"retrieval:mono": 3, "retrieval:cross": 7}))
+    write_experiment("synthetic", models, definition={
+        "name": "synthetic", "base_models": ["me5-small"], "references": ["bm25", "me5-small"],
+        "training": {"steps": 10}, "evaluation": {"lareqa": {"langs": list(LANGS)}, "beir": {"datasets": ["scifact"]}},
+        "stages": [{"trainers": ["hybrid", "mtl"], "seeds": [1, 2, 3], "train_data": ["mlqa-r"]}]})
+    out = tmp_path / "report"
+    assert main(["report", "synthetic", "--out", str(out), "--resamples", str(RESAMPLES)]) == 0
+    readme = (out / "README.md").read_text()
+    assert readme.index("## Answer") < readme.index("## Tables") < readme.index("## Plots") \
+        < readme.index("## What differs from the paper") < readme.index("## Missing and partial")
+    assert "**hybrid better.**" in readme
+    # Seed 3 is in the experiment file but has no results.
+    assert "hybrid α=0.5, me5-small, trained on mlqa-r, seed 3: no results at all" in readme
+    assert "mtl, me5-small, trained on mlqa-r, seed 3: no results at all" in readme
+    claims = (out / "claims.md").read_text()
+    assert all(f"## C{i}:" in claims for i in range(1, 12))
+    for name in ("bars_xquad-r_map", "bars_beir_ndcg10", "heatmap_xquad-r_cross_map", "rank_distance_xquad-r",
+                 "alpha_sweep_me5-small_mlqa-r", "loss_curves"):
+        assert (out / "plots" / f"{name}.png").stat().st_size > 1000, name
+        assert f"plots/{name}.png" in readme
+    for name in ("table1_map", "table2_rank_distance", "table_beir", "per_language_xquad-r_cross_map"):
+        assert (out / "tables" / f"{name}.md").is_file() and (out / "tables" / f"{name}.tex").is_file()
+    frame = pd.read_csv(out / "comparisons.csv")
+    assert set(frame["claim"]) >= {"RQ", "C8", "C9", "C10", "C11"}
+
+
+def test_missing_cells_from_the_experiment_file():
+    write_experiment("synthetic", default_models(), definition={
+        "name": "synthetic", "references": ["bm25", "me5-small"], "base_models": ["me5-small"],
+        "evaluation": {"lareqa": {}, "beir": {"datasets": ["scifact", "nfcorpus"]}},
+        "stages": [{"trainers": ["hybrid", "x-x"], "seeds": [1], "train_data": ["mlqa-r"]}]})
+    missing = missing_cells(load_report_data("synthetic"))
+    assert "x-x, me5-small, trained on mlqa-r, seed 1: no results at all" in missing
+    assert any(m.startswith("hybrid α=0.5, me5-small, trained on mlqa-r, seed 1: no results on NFCorpus")
+               for m in missing)
+    assert any(m.startswith("bm25 (reference): no results on NFCorpus") for m in missing)
+
+
+def test_a_numerics_variant_is_reported_beside_the_fp32_run():
+    models = default_models()[:2]
+    write_experiment("synthetic", models)
+    store = ResultStore("synthetic")
+    for path in (store.folder / "me5-small").iterdir():  # the same model encoded in int8
+        target = store.folder / "me5-small+int8" / path.name
+        target.parent.mkdir(exist_ok=True)
+        if path.suffix == ".csv":
+            frame = pd.read_csv(path).assign(run_id="me5-small+int8", created_at="2026-02-01")
+            frame.to_csv(target, index=False)
+        else:
+            pd.read_parquet(path).assign(run_id="me5-small+int8").to_parquet(target)
+    data = load_report_data("synthetic")
+    assert set(data.groups["label"]) == {"bm25", "me5-small (untrained)", "me5-small+int8 (untrained)"}
+    assert not data.notes
+
+
+def test_unknown_experiment_is_a_clear_error(capsys):
+    assert main(["report", "no-such-experiment", "--out", "/tmp/unused"]) == 2
+    assert "no results at" in capsys.readouterr().err
+
+
+def test_build_report_into_a_folder(tmp_path):
+    write_experiment("refs", default_models()[:2])
+    out = build_report("refs", tmp_path / "r", n_resamples=RESAMPLES, log=lambda message: None)
+    readme = (out / "README.md").read_text()
+    assert "not answerable yet" in readme.lower() and "no runs" in readme
+    assert Path(out / "claims.md").is_file()
