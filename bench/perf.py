@@ -382,7 +382,7 @@ def plain_st_steps_per_second(options: PerfOptions, work: Path) -> float:
     args = SentenceTransformerTrainingArguments(
         output_dir=str(work / "plain-st"), max_steps=options.train_steps,
         per_device_train_batch_size=options.train_batch_size, learning_rate=opts.lr, weight_decay=opts.weight_decay,
-        warmup_ratio=opts.warmup_ratio, max_grad_norm=opts.max_grad_norm, seed=opts.seed, report_to="none",
+        warmup_steps=opts.warmup_ratio, max_grad_norm=opts.max_grad_norm, seed=opts.seed, report_to="none",
         save_strategy="no", logging_steps=max(1, options.train_steps), use_cpu=True, dataloader_drop_last=True,
         prompts={"anchor": query, "positive": document, "negative": document} if query or document else None)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data,

@@ -1,0 +1,191 @@
+"""Encoder batching and backends, FAISS search, model variants, and the perf command's pieces (tiny model;
+the real benchmark is `python -m bench perf`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from bench.eval.encode import DenseEncoder, length_batches
+from bench.eval.search import chunk_rows, dense_run, exact_top_k, faiss_top_k
+from bench.models.registry import resolve_model, with_backend, with_max_seq_length, with_search
+
+TEXTS = ["short", "a somewhat longer sentence about coffee and sleep", "mid length text here",
+         "the longest of them all, with many words about volcanoes, bees, solar panels and python tests",
+         "short too", "another mid length sentence"] * 3
+
+
+def test_length_batches_respect_budget_and_cover_every_row():
+    lengths = np.array([5, 100, 30, 30, 7, 100, 2])
+    batches = length_batches(lengths, batch_size=2, token_budget=200, max_rows=3)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    for rows in batches:
+        assert 1 <= len(rows) <= 3 and len(rows) * lengths[rows].max() <= 200
+    flat = np.concatenate(batches)
+    assert list(lengths[flat]) == sorted(lengths, reverse=True)  # longest first
+    assert [r.tolist() for r in batches][:2] == [[1, 5], [2, 3, 4]]  # stable among equals
+
+
+def test_one_text_longer_than_the_budget_still_gets_a_batch():
+    assert [b.tolist() for b in length_batches(np.array([50]), batch_size=1, token_budget=10)] == [[0]]
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 32])
+def test_fp32_vectors_match_sentence_transformers_encode(tiny_model_dir, batch_size):
+    encoder = DenseEncoder(resolve_model(str(tiny_model_dir)), batch_size=batch_size, cache=False)
+    ours = encoder.embed(list(dict.fromkeys(TEXTS)), "document")
+    reference = encoder.model.encode_document(list(dict.fromkeys(TEXTS)), batch_size=batch_size,
+                                              normalize_embeddings=True)
+    np.testing.assert_allclose(ours, reference, atol=1e-6)
+    stats = encoder.stats
+    assert stats.texts == 6 and 0 < stats.real_tokens <= stats.padded_tokens
+    assert stats.real_sq_tokens <= stats.padded_sq_tokens
+
+
+@pytest.fixture
+def prompted_dir(tiny_model_dir, tmp_path):
+    """The tiny model with "query: " / "passage: " prompts, as me5-small."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    model.prompts = {"query": "query: ", "document": "passage: "}
+    model.save(str(tmp_path / "prompted"))
+    return tmp_path / "prompted"
+
+
+def test_prompted_vectors_match(prompted_dir):
+    encoder = DenseEncoder(resolve_model(str(prompted_dir)), batch_size=4, cache=False)
+    texts = list(dict.fromkeys(TEXTS))
+    np.testing.assert_allclose(encoder.embed(texts, "query"),
+                               encoder.model.encode_query(texts, normalize_embeddings=True), atol=1e-6)
+
+
+@pytest.mark.parametrize("backend, tolerance", [("onnx", 1e-5), ("int8", 0.1)])
+def test_backends_are_close_to_fp32_and_kept_apart(tiny_model_dir, backend, tolerance):
+    fp32 = DenseEncoder(resolve_model(str(tiny_model_dir)), cache=True)
+    other = DenseEncoder(resolve_model(f"{tiny_model_dir}+{backend}"), cache=True)
+    assert other.backend == backend and other.spec.key.endswith(f"+{backend}")
+    assert other.cache.folder != fp32.cache.folder and other.cache.folder.name.endswith(f"-{backend}")
+    texts = list(dict.fromkeys(TEXTS))
+    a, b = fp32.encode(texts, "document"), other.encode(texts, "document")
+    assert np.abs(a - b).max() < tolerance
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+
+
+def test_variant_names_and_errors(tiny_model_dir):
+    spec = resolve_model("minilm-l6+int8")
+    assert (spec.name, spec.backend, spec.key) == ("minilm-l6", "int8", "minilm-l6+int8")
+    assert with_max_seq_length(spec, 64).key == "minilm-l6+int8-L64"
+    assert with_backend(resolve_model("bm25"), "onnx").key == "bm25"  # BM25 has no encoder
+    assert with_search(resolve_model("minilm-l6"), "faiss").key == "minilm-l6"  # exact: same results
+    assert with_search(resolve_model("minilm-l6"), "faiss-hnsw").key == "minilm-l6+hnsw"
+    with pytest.raises(ValueError, match="known: torch, int8, onnx"):
+        with_backend(resolve_model("minilm-l6"), "fp16")
+    with pytest.raises(ValueError, match="unknown model"):
+        resolve_model("nope+int8")
+
+
+def unit(rng, n, dim=16):
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_faiss_flat_equals_exact_and_hnsw_finds_the_best():
+    rng = np.random.default_rng(3)
+    queries, docs = unit(rng, 20), unit(rng, 300)
+    exact_scores, exact_indices = exact_top_k(queries, docs, 10)
+    flat_scores, flat_indices = faiss_top_k(queries, docs, 10, "faiss")
+    np.testing.assert_array_equal(flat_indices, exact_indices)
+    np.testing.assert_allclose(flat_scores, exact_scores, atol=1e-5)
+    _, hnsw_indices = faiss_top_k(queries, docs, 10, "faiss-hnsw")
+    assert (hnsw_indices[:, 0] == exact_indices[:, 0]).mean() >= 0.95
+    run = dense_run([f"q{i}" for i in range(20)], [f"d{i}" for i in range(300)], queries, docs, 5, method="faiss")
+    assert all(len(hits) == 5 for hits in run.values())
+
+
+def test_chunk_rows_bound_the_score_matrix():
+    assert chunk_rows(1000) == 256
+    assert chunk_rows(10_000_000) * 10_000_000 * 4 <= 256 * 1024 * 1024
+    assert chunk_rows(10**12) == 1
+
+
+def test_encoder_flops_counts_linear_and_attention():
+    from types import SimpleNamespace
+
+    from bench.perf import encoder_flops
+
+    config = SimpleNamespace(num_hidden_layers=2, hidden_size=4, intermediate_size=8)
+    # per token 2 * 2 * (4*16 + 2*32) = 512; attention 4 * 2 * 4 * sum(len^2) = 32 * sum(len^2)
+    assert encoder_flops(config, 10, 50) == 512 * 10 + 32 * 50
+
+
+def test_perf_task_slices_and_pools(mirror):
+    from bench.perf import perf_task
+
+    task = perf_task(["scifact"], 300)
+    assert len(task.corpus) == 300 and list(task.corpus) == sorted(task.corpus)
+    assert task.qrels and all(set(j) <= set(task.corpus) for j in task.qrels.values())
+    assert set(task.queries) == set(task.qrels)
+    pooled = perf_task(["scifact", "nfcorpus"], 6000)
+    assert len(pooled.corpus) == 6000 and sum(d.startswith("nfcorpus/") for d in pooled.corpus) == 6000 - 5183
+    with pytest.raises(ValueError, match="asked for"):
+        perf_task(["scifact"], 10**6)
+
+
+def test_headline_keys_and_verdicts():
+    from bench.perf import headline
+
+    report = {
+        "machine": {"cores": 2, "cpu_model": "x"}, "options": {"reps": 3}, "created_at": "now",
+        "encode": [{"model": "me5-small", "matmul_peak_fraction": 0.5, "matmul_peak_fraction_real_tokens": 0.45}],
+        "e2e": {"model": "m", "max_seq_length": 128,
+                "cold": {"wall_seconds": 10.0, "peak_memory_mb": 900, "ndcg@10": 0.70001},
+                "warm": {"wall_seconds": 0.5, "peak_memory_mb": 500, "ndcg@10": 0.70001},
+                "beir": {"wall_seconds": 14.0, "peak_memory_mb": 1000, "ndcg@10": 0.70000},
+                "mteb": {"wall_seconds": 12.0, "peak_memory_mb": 1200, "ndcg@10": 0.70000}},
+        "train": {"trainers": {"hybrid": {"overhead_vs_plain": 0.05, "more_work_per_step": False},
+                               "mtl": {"overhead_vs_plain": 2.0, "more_work_per_step": True}}},
+    }
+    summary = headline(report)
+    for key in ("cold_speedup_vs_beir", "cold_speedup_vs_mteb", "peak_memory_ratio_vs_beir", "warm_speedup",
+                "matmul_peak_fraction", "ndcg_at_10", "machine", "created_at"):
+        assert key in summary
+    assert summary["cold_speedup_vs_beir"] == 1.4 and summary["warm_speedup"] == 20.0
+    assert summary["peak_memory_ratio_vs_beir"] == 0.9
+    assert summary["ndcg_at_10"] == {"ours": 0.70001, "beir": 0.70000, "mteb": 0.70000}
+    assert summary["ndcg_agree_within_1e-4"] is True
+    targets = summary["targets"]
+    assert targets["cold_speedup_vs_beir >= 1.3"] and not targets["cold_speedup_vs_mteb >= 1.3"]
+    assert targets["matmul_peak_fraction >= 0.6"] is False
+    assert targets["trainer_overhead <= 10% (mtl apart)"] is True
+
+
+def test_worker_pipelines_agree_on_a_tiny_task(tiny_model_dir, mirror, tmp_path, monkeypatch, capsys):
+    """ours and beir through the worker, in this process (the subprocess plumbing is the same call)."""
+    from bench import perf_worker
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    scores = {}
+    for pipeline in ("ours", "beir"):
+        args = [pipeline, "--model", str(tiny_model_dir), "--model-path", str(tiny_model_dir), "--datasets",
+                "scifact", "--docs", "60", "--max-seq-length", "32"]
+        assert perf_worker.main(args) == 0
+        report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert report["docs"] == 60 and report["peak_rss_mb"] > 0
+        scores[pipeline] = report["ndcg@10"]
+    assert abs(scores["ours"] - scores["beir"]) < 1e-4
+
+
+def test_run_pipeline_measures_a_subprocess(tiny_model_dir, mirror, tmp_path):
+    from bench.perf import Pipeline, run_pipeline
+
+    pipeline = Pipeline("ours", str(tiny_model_dir), str(tiny_model_dir), ("scifact",), 40, 32,
+                        env={"BENCH_CACHE": str(tmp_path / "c"), "BENCH_RESULTS": str(tmp_path / "r")})
+    cold = run_pipeline(pipeline, tmp_path / "log")
+    warm = run_pipeline(pipeline, tmp_path / "log")
+    assert cold["wall_seconds"] > 0 and cold["peak_memory_mb"] > 0 and cold["encoded_texts"] > 0
+    assert warm["encoded_texts"] == 0 and warm["ndcg@10"] == cold["ndcg@10"]
+    assert sys.executable in pipeline.command()
