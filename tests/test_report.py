@@ -282,7 +282,7 @@ def test_report_command_writes_the_answer_first_tables_plots_and_claims(tmp_path
     readme = (out / "README.md").read_text()
     assert readme.index("## Answer") < readme.index("## Tables") < readme.index("## Plots") \
         < readme.index("## What differs from the paper") < readme.index("## Missing and partial")
-    assert "**hybrid better.**" in readme
+    assert "**Hybrid better.**" in readme
     # Seed 3 is in the experiment file but has no results.
     assert "hybrid α=0.5, me5-small, trained on mlqa-r, seed 3: no results at all" in readme
     assert "mtl, me5-small, trained on mlqa-r, seed 3: no results at all" in readme

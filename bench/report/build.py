@@ -103,7 +103,7 @@ def readme(data: ReportData, results: list[Verdict], tables: list[Table], plots:
              f"Built by `python -m bench report {data.name}` on {created} from `results/{data.name}/` "
              f"({data.scores['run_id'].nunique()} runs; code {shas}).", "",
              "## Answer: hybrid batches against multi-task learning", "",
-             f"*{rq.claim}*", "", f"**{rq.verdict}.** {_sentence(rq.reason)}", ""]
+             f"*{rq.claim}*", "", f"**{_sentence(rq.verdict)}** {_sentence(rq.reason)}", ""]
     lines += [*rq.evidence, ""] if rq.evidence else []
     lines += [f"Test: {_sentence(rq.test)}" if rq.test else "", "",
               "## Claims at a glance", "", *glance_table(results[1:]), "",
@@ -131,8 +131,12 @@ def readme(data: ReportData, results: list[Verdict], tables: list[Table], plots:
     lines += ["## What differs from the paper", "", *differences(data), ""]
     lines += ["## Missing and partial", "", *missing_section(data), ""]
     lines += ["## How the numbers were computed", "", *method_notes(n_resamples, seed), ""]
-    if data.notes:
-        lines += ["## Notes from loading the results", "", *[f"- {n}" for n in data.notes], ""]
+    notes = list(data.notes)
+    others = sorted(set(data.scores["dataset"]) - {*LAREQA, *BEIR, "miracl"})
+    if others:
+        notes.append(f"results on {', '.join(others)} are in the experiment but not part of this report")
+    if notes:
+        lines += ["## Notes from loading the results", "", *[f"- {n}" for n in notes], ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -217,13 +221,14 @@ def _length_cuts(data: ReportData) -> str:
     if s.empty:
         return "–"
     parts = []
-    for dataset, cut in s.groupby("dataset")["length_cut"]:
+    reported = s[s["dataset"].isin([*LAREQA, *BEIR, "miracl"])]
+    for dataset, cut in reported.groupby("dataset")["length_cut"]:
         cuts = sorted({int(c) for c in cut.dropna()})
-        dense_uncut = cut.isna() & (s.loc[cut.index, "model"] != "bm25")
+        dense_uncut = cut.isna() & (reported.loc[cut.index, "model"] != "bm25")
         text = ", ".join(f"{c} tokens" for c in cuts)
         if cuts and dense_uncut.any():
             text += " (some models uncut)"
-        parts.append(f"{DATASET_NAMES.get(dataset, dataset)}: {text or 'the model limit'}")
+        parts.append(f"{DATASET_NAMES.get(dataset, dataset)}: {text or 'the model limit (no cut)'}")
     return "; ".join(parts)
 
 

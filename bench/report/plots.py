@@ -82,7 +82,8 @@ def _bar_panel(ax, data: ReportData, dataset: str, setting: str, metric: str, pa
         labels.append(label)
     ax.set_xticks(range(len(groups)), labels, rotation=35, ha="right", fontsize=8)
     ax.set_title(DATASET_NAMES.get(dataset, dataset) + (f" {setting}" if dataset in LAREQA else ""), fontsize=10)
-    ax.set_ylabel(METRIC_NAMES.get(metric, metric), fontsize=9)
+    if ax.get_subplotspec().is_first_col():  # panels share the y axis
+        ax.set_ylabel(METRIC_NAMES.get(metric, metric), fontsize=9)
     ax.set_ylim(0, min(1.0, max(ax.get_ylim()[1], 0.05) * 1.05) if metric != "rank_distance" else None)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
@@ -94,6 +95,7 @@ def strategy_bars(data: ReportData, folder: Path, n_resamples: int = stats.N_RES
     palette = colours(data)
     written = []
     present = set(data.scores["dataset"])
+    dots = "; dots: seeds" if any(len(seeds) > 1 for seeds in data.groups["seeds"]) else ""
     for dataset in (d for d in LAREQA if d in present):
         fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), sharey=True)
         drawn = [_bar_panel(ax, data, dataset, s, "map", palette, n_resamples, seed) for ax, s in zip(axes, SETTINGS)]
@@ -101,7 +103,7 @@ def strategy_bars(data: ReportData, folder: Path, n_resamples: int = stats.N_RES
             for ax, ok in zip(axes, drawn):
                 ax.set_visible(ok)
             fig.suptitle(f"{DATASET_NAMES[dataset]}: macro mAP per setting (bars: 95% bootstrap interval over "
-                         "questions; dots: seeds)", fontsize=10)
+                         f"questions{dots})", fontsize=10)
             written.append(_save(fig, folder / f"bars_{dataset}_map.png"))
         else:
             plt.close(fig)
@@ -110,7 +112,7 @@ def strategy_bars(data: ReportData, folder: Path, n_resamples: int = stats.N_RES
         fig, axes = plt.subplots(1, len(beir), figsize=(4 * len(beir) + 0.5, 4.2), sharey=True, squeeze=False)
         for ax, dataset in zip(axes[0], beir):
             _bar_panel(ax, data, dataset, "mono", "ndcg@10", palette, n_resamples, seed)
-        fig.suptitle("BEIR: nDCG@10 (bars: 95% bootstrap interval over queries; dots: seeds)", fontsize=10)
+        fig.suptitle(f"BEIR: nDCG@10 (bars: 95% bootstrap interval over queries{dots})", fontsize=10)
         written.append(_save(fig, folder / "bars_beir_ndcg10.png"))
     return written
 
@@ -161,7 +163,7 @@ def cross_heatmaps(data: ReportData, folder: Path) -> list[Path]:
 
 
 def rank_distance_by_language(data: ReportData, folder: Path) -> list[Path]:
-    """Per LAReQA set: rank distance per query language, a bar per group (lower is better)."""
+    """Per LAReQA set: rank distance per query language, a bar (or a dot, on a log axis) per group."""
     written = []
     palette = colours(data)
     s = data.scores
@@ -174,18 +176,24 @@ def rank_distance_by_language(data: ReportData, folder: Path) -> list[Path]:
         groups = [g for g in data.groups["group"] if g in values.columns]
         langs = list(values.index)
         width = 0.8 / len(groups)
-        fig, ax = plt.subplots(figsize=(max(6, 0.75 * len(langs) * max(1, len(groups) / 4) + 2), 4))
-        for k, group in enumerate(groups):
-            ax.bar(np.arange(len(langs)) + (k - (len(groups) - 1) / 2) * width, values[group].to_numpy(), width,
-                   color=palette[group], label=data.label(group))
-        ax.set_xticks(range(len(langs)), langs)
-        ax.set_xlabel("query language")
         finite = values[groups].to_numpy(dtype=float)
         finite = finite[np.isfinite(finite) & (finite > 0)]
-        # BM25's distances can be 30 times a dense model's: a linear axis would flatten the rest to nothing.
+        # BM25's distances can be 30 times a dense model's: a linear axis would flatten the rest to nothing, so
+        # such spreads get a log axis, drawn as dots (a bar's length from an arbitrary log floor means nothing).
         log = len(finite) > 0 and finite.max() / finite.min() > 10
+        fig, ax = plt.subplots(figsize=(max(6, 0.75 * len(langs) * max(1, len(groups) / 4) + 2), 4))
+        for k, group in enumerate(groups):
+            x = np.arange(len(langs)) + (k - (len(groups) - 1) / 2) * width
+            if log:
+                ax.scatter(x, values[group].to_numpy(), s=22, color=palette[group], label=data.label(group), zorder=3)
+            else:
+                ax.bar(x, values[group].to_numpy(), width, color=palette[group], label=data.label(group))
+        ax.set_xticks(range(len(langs)), langs)
+        ax.set_xlabel("query language")
         if log:
             ax.set_yscale("log")
+            for boundary in np.arange(len(langs) - 1) + 0.5:
+                ax.axvline(boundary, color="#e0e0e0", lw=0.8)
         ax.set_ylabel("rank distance, lower is better" + (" (log scale)" if log else ""))
         ax.set_title(f"{DATASET_NAMES[dataset]} multi setting: language bias per query language (mean over seeds)",
                      fontsize=10)

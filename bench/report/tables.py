@@ -85,8 +85,8 @@ def to_latex(table: Table) -> str:
              r"\begin{table}[ht]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
              " & ".join(latex_escape(c) for c in table.columns) + r" \\", r"\midrule"]
     lines += [" & ".join(latex_escape(c) for c in row) + r" \\" for row in table.rows]
-    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{latex_escape(table.title)}"
-              + "".join(" " + latex_escape(n) for n in table.notes) + "}",
+    caption = " ".join([table.title.rstrip(".") + ".", *table.notes])
+    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{latex_escape(caption)}}}",
               rf"\label{{tab:{table.name.replace('_', '-')}}}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
@@ -267,7 +267,7 @@ def per_language_table(data: ReportData, dataset: str, setting: str, metric: str
     notes = []
     if setting == "cross":
         notes.append("Cross setting: ours is the query language's mean over every other document language; the "
-                     "paper's per-language column is read the same way.")
+                     "paper's per-language values are shown as its tables list them.")
     notes.append("Ours: mean over seeds. 'mean': macro over the languages this model has (a partial model's mean "
                  "is over fewer languages).")
     if paper_columns:
