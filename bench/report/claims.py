@@ -344,7 +344,8 @@ def c3_languages(ctx: Context) -> Verdict:
 
 def _parallel_share(ctx: Context, dataset: str) -> str:
     pq = ctx.data.per_query
-    part = pq[(pq["dataset"] == dataset) & (pq["setting"] == "mono")][["query_lang", "query_id"]].drop_duplicates()
+    part = pq[(pq["dataset"] == dataset) & (pq["setting"] == "mono")][["query_lang", "query_id"]].astype(str) \
+        .drop_duplicates()
     if part.empty:
         return "no per-query scores"
     langs_per_question = part.groupby("query_id")["query_lang"].nunique()
@@ -594,13 +595,7 @@ def c11_zero_shot_languages(ctx: Context) -> Verdict:
 
 def _language_comparison(ctx: Context, a: str, b: str, dataset: str, setting: str, metric: str,
                          lang: str) -> Comparison:
-    """A comparison restricted to one query language (a view of the data with only that language)."""
-    from dataclasses import replace
-
-    data = ctx.data
-    view = replace(data, scores=data.scores[data.scores["query_lang"] == lang],
-                   per_query=data.per_query[data.per_query["query_lang"] == lang])
-    return compare(view, a, b, dataset, setting, metric, ctx.n_resamples, ctx.seed)
+    return compare(ctx.data, a, b, dataset, setting, metric, ctx.n_resamples, ctx.seed, query_lang=lang)
 
 
 def _languages(data: ReportData, group: str, dataset: str, setting: str) -> list[str]:

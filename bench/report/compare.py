@@ -49,12 +49,17 @@ def group_scores(data: ReportData) -> pd.DataFrame:
                                        "cells_expected", "partial"])
 
 
-def unit_scores(data: ReportData, group: str, dataset: str, setting: str, metric: str) -> pd.Series:
-    """A group's per-query scores, (query_lang, doc_lang, query_id) -> mean over the seeds that have it."""
-    pq = data.per_query
-    part = pq[(pq["group"] == group) & (pq["dataset"] == dataset) & (pq["setting"] == setting)
-              & (pq["metric"] == metric)]
-    return part.groupby(["query_lang", "doc_lang", "query_id"])["value"].mean()
+def unit_scores(data: ReportData, group: str, dataset: str, setting: str, metric: str,
+                query_lang: str | None = None) -> pd.Series:
+    """A group's per-query scores, (query_lang, doc_lang, query_id) -> mean over the seeds that have it;
+    only one query language's when `query_lang` is given."""
+    part = data.units(group, dataset, setting, metric)
+    if query_lang is not None:
+        part = part[part["query_lang"] == query_lang]
+    units = part.groupby(["query_lang", "doc_lang", "query_id"], observed=True)["value"].mean()
+    # Plain string levels: the category codes of two groups need not agree.
+    return units.set_axis(pd.MultiIndex.from_arrays(
+        [units.index.get_level_values(i).astype(str) for i in range(3)], names=units.index.names))
 
 
 def _groups_and_clusters(index: pd.MultiIndex) -> tuple[np.ndarray, np.ndarray]:
@@ -123,11 +128,12 @@ class Comparison:
 
 
 def compare(data: ReportData, a: str, b: str, dataset: str, setting: str, metric: str,
-            n_resamples: int = stats.N_RESAMPLES, seed: int = 0, relative_threshold: float | None = None) -> Comparison:
-    """Paired test of group a against group b on one (dataset, setting, metric); untested (nan p) when the
-    two share no per-query units."""
-    ua = unit_scores(data, a, dataset, setting, metric)
-    ub = unit_scores(data, b, dataset, setting, metric)
+            n_resamples: int = stats.N_RESAMPLES, seed: int = 0, relative_threshold: float | None = None,
+            query_lang: str | None = None) -> Comparison:
+    """Paired test of group a against group b on one (dataset, setting, metric), or on one query language of
+    it; untested (nan p) when the two share no per-query units."""
+    ua = unit_scores(data, a, dataset, setting, metric, query_lang)
+    ub = unit_scores(data, b, dataset, setting, metric, query_lang)
     common = ua.index.intersection(ub.index)
     seeds = _seed_counts(data, dataset, setting, metric)
     result = Comparison(a, b, dataset, setting, metric, seeds_a=seeds.get(a, 0), seeds_b=seeds.get(b, 0))
@@ -144,7 +150,7 @@ def compare(data: ReportData, a: str, b: str, dataset: str, setting: str, metric
     result.n_units, result.n_clusters = test.n_units, test.n_clusters
     result.threshold = _threshold(metric, result.b_score, relative_threshold)
     cells = len(set(groups))
-    expected = max(_cell_count(ua), _cell_count(ub), _expected_cells(data, dataset, setting, metric))
+    expected = max(_cell_count(ua), _cell_count(ub), _expected_cells(data, dataset, setting, metric, query_lang))
     if cells < expected:
         result.coverage = f"{cells} of {expected} {'pairs' if setting == 'cross' else 'languages'}"
     return result
@@ -160,9 +166,11 @@ def _cell_count(units: pd.Series) -> int:
     return len(units.index.droplevel("query_id").unique()) if len(units) else 0
 
 
-def _expected_cells(data: ReportData, dataset: str, setting: str, metric: str) -> int:
+def _expected_cells(data: ReportData, dataset: str, setting: str, metric: str, query_lang: str | None) -> int:
     s = data.scores
     part = s[(s["dataset"] == dataset) & (s["setting"] == setting) & (s["metric"] == metric)]
+    if query_lang is not None:
+        part = part[part["query_lang"] == query_lang]
     return int(part.groupby("model").size().max()) if len(part) else 0
 
 

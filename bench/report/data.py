@@ -7,6 +7,7 @@ seeds; an untrained model (a reference such as BM25 or the base encoder) is a gr
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ REPORTED_DATASETS = {"xquad-r": "xquad-r", "mlqa-r": "mlqa-r", "miracl": "miracl
 LOWER_IS_BETTER = {"rank_distance"}
 TASK_KEY = ["dataset", "setting", "query_lang", "doc_lang"]
 PER_QUERY_COLUMNS = ["run_id", "dataset", "setting", "query_lang", "doc_lang", "query_id", "metric", "value"]
+# The per-query metrics a report tests or checks (a paper grid holds tens of millions of per-query rows).
+TESTED_METRICS = ("map", "rank_distance", "ndcg@10")
 _TRAIN_DATA_IN_NAME = re.compile(r"-(mlqa-r|xquad-r)-s\d+")
 _LENGTH_CUT = re.compile(r"-L(\d+)(?=$|\+)")
 _VARIANT = re.compile(r"\+([A-Za-z0-9_]+)")  # run-id suffixes of numerics-changing variants: +int8, +onnx, +hnsw
@@ -47,6 +50,14 @@ class ReportData:
     definition_path: Path | None = None
     reported: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)               # what loading dropped or had to guess
+    _units: dict | None = field(default=None, repr=False)
+
+    def units(self, group: str, dataset: str, setting: str, metric: str) -> pd.DataFrame:
+        """The per-query rows of one group on one (dataset, setting, metric), indexed once for every lookup."""
+        if self._units is None:
+            keys = ["group", "dataset", "setting", "metric"]
+            self._units = {key: part for key, part in self.per_query.groupby(keys, sort=False, observed=True)}
+        return self._units.get((group, dataset, setting, metric), self.per_query.iloc[:0])
 
     def group_row(self, group: str) -> pd.Series:
         return self.groups.set_index("group").loc[group]
@@ -172,20 +183,39 @@ def _label(row, several_bases: bool, several_data: bool) -> str:
 
 
 def per_query_scores(folder: Path, scores: pd.DataFrame) -> pd.DataFrame:
-    """Per-query rows of the kept runs only, with each run's model, group and seed."""
-    empty = pd.DataFrame(columns=[*PER_QUERY_COLUMNS, "model", "group", "seed"])
+    """Per-query rows of the kept runs only (the metrics a report tests), with each run's model, group and seed.
+
+    One parquet file holds one (run, task): a file whose task was superseded is skipped whole, and the run's
+    labels are added as constant columns, so no join over millions of rows is needed."""
+    columns = [*PER_QUERY_COLUMNS, "model", "group", "seed"]
     if scores.empty:
-        return empty
-    kept_runs_ = set(scores["run_id"])
-    tables = [pq.read_table(path, columns=PER_QUERY_COLUMNS) for path in sorted(folder.rglob("*.per_query.parquet"))
-              if path.parent.name in kept_runs_]
+        return pd.DataFrame(columns=columns)
+    kept = {tuple(key): (model, group, seed) for *key, model, group, seed in
+            scores[["run_id", *TASK_KEY, "model", "group", "seed"]].itertuples(index=False)}
+    tables = []
+    for path in sorted(folder.rglob("*.per_query.parquet")):
+        if path.parent.name not in {key[0] for key in kept}:
+            continue
+        table = pq.read_table(path, columns=PER_QUERY_COLUMNS, filters=[("metric", "in", list(TESTED_METRICS))],
+                              read_dictionary=PER_QUERY_COLUMNS[:-1])
+        if table.num_rows == 0:
+            continue
+        key = tuple(str(table.column(c)[0].as_py()) for c in ["run_id", *TASK_KEY])
+        if key not in kept:
+            continue
+        model, group, seed = kept[key]
+        n = table.num_rows
+        tables.append(table.append_column("model", _constant(model, n)).append_column("group", _constant(group, n))
+                      .append_column("seed", pa.array(np.full(n, np.nan if pd.isna(seed) else float(seed)))))
     if not tables:
-        return empty
-    frame = pa.concat_tables(tables, promote_options="default").to_pandas()
-    frame["query_id"] = frame["query_id"].astype(str)
-    frame["doc_lang"] = frame["doc_lang"].astype(str)
-    tasks = scores[["run_id", *TASK_KEY, "model", "group", "seed"]].drop_duplicates(["run_id", *TASK_KEY])
-    return frame.merge(tasks, on=["run_id", *TASK_KEY], how="inner")
+        return pd.DataFrame(columns=columns)
+    # Dictionary-encoded strings become categories: millions of rows stay small (every groupby over them
+    # passes observed=True).
+    return pa.concat_tables(tables, promote_options="default").to_pandas()[columns]
+
+
+def _constant(value: str, n: int) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([str(value)]))
 
 
 # --------------------------------------------------------------------------------- manifests, definitions
@@ -223,11 +253,10 @@ def training_manifests(folder: Path, scores: pd.DataFrame, models_root: Path | N
 
 
 def _models_root(models_root: Path | None) -> Path:
-    if models_root is not None:
-        return Path(models_root)
-    from bench.train.run import models_root as default_root
+    # bench.train.run.models_root's rule, restated: importing the trainer would load torch for one path.
+    from bench.paths import PROJECT_ROOT
 
-    return default_root()
+    return Path(models_root or os.environ.get("BENCH_MODELS") or PROJECT_ROOT / "models").expanduser()
 
 
 def experiment_definition(name: str, folder: Path) -> tuple[dict | None, Path | None]:
