@@ -87,6 +87,7 @@ def comparisons_frame(results: list[Verdict], data: ReportData) -> pd.DataFrame:
                          "difference": c.difference, "ci_low": c.ci_low, "ci_high": c.ci_high, "p": c.p,
                          "p_holm": c.p_holm, "threshold": c.threshold, "favours_a": c.favours, "units": c.n_units,
                          "questions": c.n_clusters, "seeds_a": c.seeds_a, "seeds_b": c.seeds_b,
+                         "sd_a": c.sd_a, "sd_b": c.sd_b,
                          "coverage": c.coverage})
     return pd.DataFrame(rows)
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report import stats
-from bench.report.compare import ALPHA, MIN_EFFECT, Comparison, compare, family
+from bench.report.compare import ALPHA, MIN_EFFECT, Comparison, compare, family, outcome
 from bench.report.data import BEIR, CLAIMS_MD, LAREQA, ReportData
 from bench.report.tables import DATASET_NAMES, SETTINGS
 
@@ -151,11 +151,13 @@ def comparison_lines(comparisons: list[Comparison], data: ReportData, settings: 
     `settings` replaces the setting column's text (C11 names the language there)."""
     if not comparisons:
         return []
-    lines = ["| a | b | dataset | setting | metric | a | b | a − b [95% CI] | p | p (Holm) | seeds a/b | outcome |",
+    labels = dict(zip(data.groups["group"], data.groups["label"]))
+    lines = ["| a | b | dataset | setting | metric | a (± sd over seeds) | b | a − b [95% CI] | p | p (Holm) | "
+             "seeds a/b | outcome |",
              "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for i, c in enumerate(comparisons):
         fmt = (lambda v: f"{v:.1f}") if c.metric == "rank_distance" else (lambda v: f"{v:.4f}")
-        cell = (lambda v: "–" if np.isnan(v) else fmt(v))
+        cell = (lambda v, sd: "–" if np.isnan(v) else fmt(v) + ("" if np.isnan(sd) else f" ± {fmt(sd)}"))
         diff = "–" if np.isnan(c.difference) else f"{c.difference:+.4f} [{c.ci_low:+.4f}, {c.ci_high:+.4f}]" \
             if c.metric != "rank_distance" else f"{c.difference:+.1f} [{c.ci_low:+.1f}, {c.ci_high:+.1f}]"
         p = "–" if np.isnan(c.p) else f"{c.p:.4f}"
@@ -164,19 +166,9 @@ def comparison_lines(comparisons: list[Comparison], data: ReportData, settings: 
         setting = settings[i] if settings else c.setting
         seeds = "/".join(str(n) if n else "–" for n in (c.seeds_a, c.seeds_b))
         lines.append(f"| {data.label(c.a)} | {data.label(c.b)} | {where} | {setting} | {c.metric} | "
-                     f"{cell(c.a_score)} | {cell(c.b_score)} | {diff} | {p} | {ph} | {seeds} | "
-                     f"{_outcome(c, data)}{' (' + c.coverage + ')' if c.coverage and c.tested else ''} |")
+                     f"{cell(c.a_score, c.sd_a)} | {cell(c.b_score, c.sd_b)} | {diff} | {p} | {ph} | {seeds} | "
+                     f"{outcome(c, labels)}{' (' + c.coverage + ')' if c.coverage and c.tested else ''} |")
     return lines
-
-
-def _outcome(c: Comparison, data: ReportData) -> str:
-    if not c.tested:
-        return "not tested" + (f": {c.coverage}" if c.coverage else "")
-    if c.favours > 0:
-        return f"{data.label(c.a)} better"
-    if c.favours < 0:
-        return f"{data.label(c.b)} better"
-    return "significant, below the threshold" if c.significant else "no detectable difference"
 
 
 def _thresholds_text(comparisons: list[Comparison]) -> str:

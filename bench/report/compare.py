@@ -100,6 +100,8 @@ class Comparison:
     n_clusters: int = 0
     seeds_a: int = 0
     seeds_b: int = 0
+    sd_a: float = np.nan              # sample std of the macro score over seeds (nan with one seed)
+    sd_b: float = np.nan
     coverage: str = ""               # "" when both groups have every cell, else what the test rests on
     threshold: float = MIN_EFFECT
 
@@ -136,7 +138,9 @@ def compare(data: ReportData, a: str, b: str, dataset: str, setting: str, metric
     ub = unit_scores(data, b, dataset, setting, metric, query_lang)
     common = ua.index.intersection(ub.index)
     seeds = _seed_counts(data, dataset, setting, metric)
-    result = Comparison(a, b, dataset, setting, metric, seeds_a=seeds.get(a, 0), seeds_b=seeds.get(b, 0))
+    result = Comparison(a, b, dataset, setting, metric, seeds_a=seeds.get(a, 0), seeds_b=seeds.get(b, 0),
+                        sd_a=_seed_sd(data, a, dataset, setting, metric, query_lang),
+                        sd_b=_seed_sd(data, b, dataset, setting, metric, query_lang))
     if len(common) == 0:
         result.coverage = "no per-query scores in common"
         return result
@@ -174,6 +178,14 @@ def _expected_cells(data: ReportData, dataset: str, setting: str, metric: str, q
     return int(part.groupby("model").size().max()) if len(part) else 0
 
 
+def _seed_sd(data: ReportData, group: str, dataset: str, setting: str, metric: str, query_lang: str | None) -> float:
+    s = data.scores
+    part = s[(s["group"] == group) & (s["dataset"] == dataset) & (s["setting"] == setting) & (s["metric"] == metric)]
+    if query_lang is not None:
+        part = part[part["query_lang"] == query_lang]
+    return stats.seed_spread(part.groupby("model")["value"].mean()).std
+
+
 def _seed_counts(data: ReportData, dataset: str, setting: str, metric: str) -> dict[str, int]:
     """group -> number of seeds scored here (0 for an untrained reference, which has no seed)."""
     s = data.scores
@@ -188,24 +200,10 @@ def family(comparisons: list[Comparison]) -> list[Comparison]:
     return comparisons
 
 
-def comparison_frame(comparisons: list[Comparison], labels: dict[str, str]) -> pd.DataFrame:
-    """A readable table of a family: a, b, where, scores, difference [interval], Holm p, verdict."""
-    rows = []
-    for c in comparisons:
-        rows.append({
-            "a": labels.get(c.a, c.a), "b": labels.get(c.b, c.b), "dataset": c.dataset, "setting": c.setting,
-            "metric": c.metric, "a_score": c.a_score, "b_score": c.b_score, "difference": c.difference,
-            "ci_low": c.ci_low, "ci_high": c.ci_high, "p": c.p, "p_holm": c.p_holm, "units": c.n_units,
-            "questions": c.n_clusters, "seeds": f"{c.seeds_a}/{c.seeds_b}", "coverage": c.coverage,
-            "outcome": outcome(c, labels),
-        })
-    return pd.DataFrame(rows)
-
-
-def outcome(c: Comparison, labels: dict[str, str] | None = None) -> str:
-    labels = labels or {}
+def outcome(c: Comparison, labels: dict[str, str]) -> str:
+    """'<a> better', '<b> better', 'significant, below the threshold', 'no detectable difference', 'not tested'."""
     if not c.tested:
-        return "not tested" + (f" ({c.coverage})" if c.coverage else "")
+        return "not tested" + (f": {c.coverage}" if c.coverage else "")
     if c.favours > 0:
         return f"{labels.get(c.a, c.a)} better"
     if c.favours < 0:
