@@ -156,10 +156,13 @@ def comparison_lines(comparisons: list[Comparison], data: ReportData, settings: 
              "seeds a/b | outcome |",
              "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for i, c in enumerate(comparisons):
-        fmt = (lambda v: f"{v:.1f}") if c.metric == "rank_distance" else (lambda v: f"{v:.4f}")
-        cell = (lambda v, sd: "–" if np.isnan(v) else fmt(v) + ("" if np.isnan(sd) else f" ± {fmt(sd)}"))
-        diff = "–" if np.isnan(c.difference) else f"{c.difference:+.4f} [{c.ci_low:+.4f}, {c.ci_high:+.4f}]" \
-            if c.metric != "rank_distance" else f"{c.difference:+.1f} [{c.ci_low:+.1f}, {c.ci_high:+.1f}]"
+        digits = 1 if c.metric == "rank_distance" else 4
+
+        def cell(value: float, sd: float) -> str:
+            return "–" if np.isnan(value) else f"{value:.{digits}f}" + ("" if np.isnan(sd) else f" ± {sd:.{digits}f}")
+
+        diff = "–" if np.isnan(c.difference) else \
+            f"{c.difference:+.{digits}f} [{c.ci_low:+.{digits}f}, {c.ci_high:+.{digits}f}]"
         p = "–" if np.isnan(c.p) else f"{c.p:.4f}"
         ph = "–" if np.isnan(c.p_holm) else f"{c.p_holm:.4f}"
         where = DATASET_NAMES.get(c.dataset, c.dataset)
@@ -172,9 +175,10 @@ def comparison_lines(comparisons: list[Comparison], data: ReportData, settings: 
 
 
 def _thresholds_text(comparisons: list[Comparison]) -> str:
-    relative = {c.metric for c in comparisons if c.metric == "rank_distance"}
     text = f"Holm-adjusted p < {ALPHA} and |difference| ≥ {MIN_EFFECT}"
-    return text + (" (rank distance: a share of the reference's value)" if relative else "")
+    if any(c.metric == "rank_distance" for c in comparisons):
+        text += " (rank distance: a share of the reference's value)"
+    return text
 
 
 # ------------------------------------------------------------------------------------ research question
@@ -189,7 +193,8 @@ def research_question(ctx: Context) -> Verdict:
     for base, train_data in setups(data):
         hybrid, mtl = group_of(data, "hybrid", base, train_data), group_of(data, "mtl", base, train_data)
         if hybrid is None or mtl is None:
-            missing.append(f"{base} on {train_data}: no runs of {'hybrid' if hybrid is None else 'mtl'}")
+            lacking = " or ".join(t for t, g in (("hybrid", hybrid), ("mtl", mtl)) if g is None)
+            missing.append(f"{base} on {train_data}: no runs of {lacking}")
             continue
         caveats.append(setup_caveat(data, base, train_data))
         for dataset in eval_datasets(data, [hybrid, mtl], train_data, LAREQA):
@@ -554,12 +559,14 @@ def c11_zero_shot_languages(ctx: Context) -> Verdict:
             continue
         caveats.append(setup_caveat(data, base, train_data))
         seen = _training_langs(ctx, hybrid)
+        if not seen:
+            caveats.append(f"{data.label(hybrid)}: training languages unknown (no manifest); none marked unseen")
         for dataset in eval_datasets(data, [hybrid, reference], train_data, [*LAREQA, "miracl"]):
             setting = "mono"
             metric = "ndcg@10" if dataset == "miracl" else "map"
             for lang in _languages(data, hybrid, dataset, setting):
                 comparisons.append(_language_comparison(ctx, hybrid, reference, dataset, setting, metric, lang))
-                unseen_flags.append(lang not in seen)
+                unseen_flags.append(bool(seen) and lang not in seen)
                 langs.append(lang)
     family(comparisons)
     test = ("per language, hybrid − the untrained base model, mono setting (mAP; MIRACL nDCG@10 when present); "
