@@ -190,16 +190,20 @@ def differences(data: ReportData) -> list[str]:
         ("Batch size", "see the paper", values("batch_size", training.get("batch_size"))),
         ("Learning rate", "3e-5 (AdamW, weight decay 0.01)", values("lr", training.get("lr"))),
         ("Training sequence length", "see the paper", values("max_seq_length", training.get("max_seq_length"))),
-        ("Frozen word embeddings", "no", values("freeze_embeddings", training.get("freeze_embeddings"))
+        ("Frozen word embeddings", "not stated", values("freeze_embeddings", training.get("freeze_embeddings"))
          .replace("True", "yes").replace("False", "no")),
         ("Seeds per strategy", "not stated", ", ".join(f"{r.label}: {len(r.seeds)}" for r in trained.itertuples())
          or "–"),
         ("Evaluation sets", "XQuAD-R, MLQA-R, MIRACL", ", ".join(DATASET_NAMES.get(d, d) for d in evaluated) or "none"),
         ("Evaluation sequence length", "the model's own", cuts),
     ]
-    lareqa_langs = ((definition.get("evaluation") or {}).get("lareqa") or {}).get("langs")
+    evaluation = definition.get("evaluation") or {}
+    lareqa_langs = (evaluation.get("lareqa") or {}).get("langs")
     if lareqa_langs:
         rows.append(("LAReQA languages", "all (11 / 7)", ", ".join(map(str, lareqa_langs))))
+    stated = _stated_cuts(training, evaluation)
+    if stated:
+        rows.append(("Cuts stated in the experiment file", "–", stated))
     lines = ["| | paper (arXiv:2408.10536) | here |", "|---|---|---|"]
     lines += [f"| {what} | {paper} | {ours} |" for what, paper, ours in rows]
     lines += ["", "BEIR is the research question's extension (the paper does not evaluate on it). MIRACL is only "
@@ -207,6 +211,21 @@ def differences(data: ReportData) -> list[str]:
     if data.definition_path:
         lines += ["", f"Experiment definition: `{_relative(data.definition_path)}`."]
     return lines
+
+
+def _stated_cuts(training: dict, evaluation: dict) -> str:
+    """The budget cuts an experiment file states (its comments say why), whatever the runs recorded."""
+    parts = [f"training {key.replace('_', ' ')} {training[key]}" for key in ("steps", "batch_size", "max_seq_length")
+             if key in training]
+    for suite in ("lareqa", "beir"):
+        block = evaluation.get(suite) or {}
+        if block.get("datasets"):
+            parts.append(f"{suite} sets {', '.join(map(str, block['datasets']))}")
+        if block.get("settings"):
+            parts.append(f"{suite} settings {', '.join(map(str, block['settings']))}")
+        if block.get("max_seq_length"):
+            parts.append(f"{suite} inputs truncated to {block['max_seq_length']} tokens")
+    return "; ".join(parts)
 
 
 def _relative(path: Path) -> str:
