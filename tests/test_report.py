@@ -257,6 +257,14 @@ def test_one_kind_of_batch_leakage_and_scoring_on_the_training_set_refute():
     assert results["C4"].verdict == "refuted" and "xy-me5-small" in results["C4"].reason
 
 
+def test_text_overlap_alone_makes_the_sets_not_separate():
+    models = default_models()
+    models[3].leaked = 50
+    write_experiment("synthetic", models)
+    c4 = by_id(verdicts(load_report_data("synthetic"), n_resamples=RESAMPLES))["C4"]
+    assert c4.verdict == "refuted" and "distinct by name but overlap in text" in c4.reason
+
+
 def test_references_only_is_not_testable_rather_than_an_error():
     write_experiment("refs", default_models()[:2])
     results = by_id(verdicts(load_report_data("refs"), n_resamples=RESAMPLES))

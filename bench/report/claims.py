@@ -393,21 +393,30 @@ def _trained_evaluations(ctx: Context) -> dict[str, set[str]]:
 
 
 def c4_separate_sets(ctx: Context) -> Verdict:
+    """Separate sets: no model scored on its training set, and no more than incidental text overlap."""
     evaluated = _trained_evaluations(ctx)
-    test = "each trained model's training set (manifest) against the sets it was scored on (tidy results)"
+    test = ("each trained model's training set (manifest) against the sets it was scored on (tidy results), and "
+            f"the leakage audit's largest overlap (see C5; up to {LEAK_SHARE:.1%} of a side counts as incidental)")
     if not evaluated:
         return Verdict("C4", "", NOT_TESTABLE, "no trained models in this experiment", test)
-    evidence, leaks = [], []
+    evidence, own_set = [], []
     for model, datasets in sorted(evaluated.items()):
         train = ctx.data.manifests.get(model, {}).get("train_data") or _train_data(ctx, model)
         evidence.append(f"- {model}: trained on {train}; scored on {', '.join(sorted(datasets))}")
         if train in datasets:
-            leaks.append(model)
-    if leaks:
-        return Verdict("C4", "", REFUTED, f"{len(leaks)} model(s) scored on their own training set: "
-                       f"{', '.join(leaks)}", test, evidence)
+            own_set.append(model)
+    audit = leakage_audit(ctx)
+    overlap = (f"largest text overlap {audit.worst:.3%} of an evaluation side" if audit.audited
+               else "no leakage audit recorded")
+    if own_set:
+        return Verdict("C4", "", REFUTED, f"{len(own_set)} model(s) scored on their own training set: "
+                       f"{', '.join(own_set)}; {overlap}", test, evidence)
+    if audit.audited and audit.worst > LEAK_SHARE:
+        return Verdict("C4", "", REFUTED, f"the sets are distinct by name but overlap in text: {overlap}", test,
+                       evidence)
     return Verdict("C4", "", SUPPORTED, f"none of the {len(evaluated)} trained models was scored on its training "
-                   "set (our cross-dataset protocol; the paper's own separation is not checked here)", test, evidence)
+                   f"set; {overlap} (our cross-dataset protocol; the paper's own separation is not checked here)",
+                   test, evidence)
 
 
 def _train_data(ctx: Context, model: str) -> str:
@@ -415,43 +424,49 @@ def _train_data(ctx: Context, model: str) -> str:
     return str(s.loc[s["model"] == model, "train_data"].iloc[0])
 
 
-def c5_no_samples_seen(ctx: Context) -> Verdict:
+@dataclass
+class LeakageAudit:
+    rows: list[str]          # Markdown table rows, one per (model, evaluated set)
+    worst: float             # the largest share of an evaluation side also found in training (normalised match)
+    audited: int             # models with an audit
+    not_audited: list[str]   # models, or (model, set) pairs, without one
+
+
+def leakage_audit(ctx: Context) -> LeakageAudit:
+    """The training manifests' leakage counts for every set each trained model was scored on."""
     evaluated = _trained_evaluations(ctx)
-    test = (f"leakage audit in each training manifest: training texts equal (exactly, or after normalisation) to "
-            f"an evaluation question or candidate; up to {LEAK_SHARE:.1%} of a side counts as incidental")
-    audited = {m: (ctx.data.manifests.get(m) or {}).get("leakage") for m in evaluated}
-    audited = {m: a for m, a in audited.items() if a}
-    if not audited:
-        return Verdict("C5", "", NOT_TESTABLE, "no leakage audit recorded for the trained models here "
-                       "(no training manifests)", test)
-    evidence = ["| model | set | questions exact/normalised of n | candidates exact/normalised of n | training "
-                "examples touched |", "|---|---|---:|---:|---:|"]
-    worst, unaudited = 0.0, []
-    for model, audit in sorted(audited.items()):
+    audits = {m: (ctx.data.manifests.get(m) or {}).get("leakage") for m in evaluated}
+    rows, worst, not_audited = [], 0.0, sorted(m for m, a in audits.items() if not a)
+    for model, audit in sorted((m, a) for m, a in audits.items() if a):
         sets = audit.get("sets") or {}
         for dataset in sorted(evaluated[model]):
             entry = sets.get(dataset)
             if entry is None:
-                unaudited.append(f"{model} on {dataset}")
+                not_audited.append(f"{model} on {dataset}")
                 continue
             q, c = entry.get("questions", {}), entry.get("candidates", {})
-            for side in (q, c):
-                if side.get("n"):
-                    worst = max(worst, side.get("normalised", 0) / side["n"])
-            evidence.append(f"| {model} | {dataset} | {q.get('exact', 0)}/{q.get('normalised', 0)} of {q.get('n', 0)}"
-                            f" | {c.get('exact', 0)}/{c.get('normalised', 0)} of {c.get('n', 0)} | "
-                            f"{entry.get('examples', 0)} |")
-    missing = sorted(set(evaluated) - set(audited))
-    note = ""
-    if unaudited or missing:
-        note = f"; not audited: {', '.join(unaudited + missing)}"
-    if worst > LEAK_SHARE:
-        return Verdict("C5", "", REFUTED, f"up to {worst:.2%} of an evaluation side also occurs in training "
+            worst = max([worst] + [side.get("normalised", 0) / side["n"] for side in (q, c) if side.get("n")])
+            rows.append(f"| {model} | {dataset} | {q.get('exact', 0)}/{q.get('normalised', 0)} of {q.get('n', 0)} | "
+                        f"{c.get('exact', 0)}/{c.get('normalised', 0)} of {c.get('n', 0)} | {entry.get('examples', 0)} |")
+    return LeakageAudit(rows, worst, sum(1 for a in audits.values() if a), not_audited)
+
+
+def c5_no_samples_seen(ctx: Context) -> Verdict:
+    test = (f"leakage audit in each training manifest: training texts equal (exactly, or after normalisation) to "
+            f"an evaluation question or candidate; up to {LEAK_SHARE:.1%} of a side counts as incidental")
+    audit = leakage_audit(ctx)
+    if not audit.audited:
+        return Verdict("C5", "", NOT_TESTABLE, "no leakage audit recorded for the trained models here "
+                       "(no training manifests)", test)
+    evidence = ["| model | set | questions exact/normalised of n | candidates exact/normalised of n | training "
+                "examples touched |", "|---|---|---:|---:|---:|", *audit.rows]
+    note = f"; not audited: {', '.join(audit.not_audited)}" if audit.not_audited else ""
+    if audit.worst > LEAK_SHARE:
+        return Verdict("C5", "", REFUTED, f"up to {audit.worst:.2%} of an evaluation side also occurs in training "
                        f"(threshold {LEAK_SHARE:.1%}){note}", test, evidence)
-    verdict = INCONCLUSIVE if note else SUPPORTED
-    return Verdict("C5", "", verdict, f"at most {worst:.3%} of any evaluation side occurs in training (exact or "
-                   f"normalised; threshold {LEAK_SHARE:.1%}: incidental duplicates such as short sentences){note}",
-                   test, evidence)
+    return Verdict("C5", "", INCONCLUSIVE if note else SUPPORTED,
+                   f"at most {audit.worst:.3%} of any evaluation side occurs in training (exact or normalised; "
+                   f"threshold {LEAK_SHARE:.1%}: incidental duplicates such as short sentences){note}", test, evidence)
 
 
 # ------------------------------------------------------------------------------- empirical (C8-C11)
