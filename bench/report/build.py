@@ -175,7 +175,8 @@ def differences(data: ReportData) -> list[str]:
 
     trained = data.trained_groups()
     bases = ", ".join(sorted(set(trained["base_model"]))) or "none trained"
-    train_data = ", ".join(f"{d} (scored on {HELD_OUT.get(d, '?')} and BEIR)" for d in sorted(set(trained["train_data"])))
+    train_data = ", ".join(f"{d} (scored on {HELD_OUT.get(d, '?')} and BEIR)"
+                           for d in sorted(set(trained["train_data"])))
     evaluated = [d for d in [*LAREQA, *BEIR, "miracl"] if d in set(data.scores["dataset"])]
     cuts = _length_cuts(data)
     strategies = ", ".join(sorted(set(trained["trainer"]))) or "none trained"

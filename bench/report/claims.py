@@ -18,7 +18,6 @@ import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import pandas as pd
 
 from bench.report import stats
 from bench.report.compare import ALPHA, MIN_EFFECT, Comparison, compare, family, outcome
@@ -198,7 +197,8 @@ def research_question(ctx: Context) -> Verdict:
             continue
         caveats.append(setup_caveat(data, base, train_data))
         for dataset in eval_datasets(data, [hybrid, mtl], train_data, LAREQA):
-            comparisons += [ctx.compare(hybrid, mtl, dataset, s, "map") for s in SETTINGS if _has(data, mtl, dataset, s)]
+            comparisons += [ctx.compare(hybrid, mtl, dataset, s, "map") for s in SETTINGS
+                            if _has(data, mtl, dataset, s)]
         for dataset in eval_datasets(data, [hybrid, mtl], train_data, BEIR):
             comparisons.append(ctx.compare(hybrid, mtl, dataset, "mono", "ndcg@10"))
     family(comparisons)
@@ -447,7 +447,8 @@ def leakage_audit(ctx: Context) -> LeakageAudit:
             q, c = entry.get("questions", {}), entry.get("candidates", {})
             worst = max([worst] + [side.get("normalised", 0) / side["n"] for side in (q, c) if side.get("n")])
             rows.append(f"| {model} | {dataset} | {q.get('exact', 0)}/{q.get('normalised', 0)} of {q.get('n', 0)} | "
-                        f"{c.get('exact', 0)}/{c.get('normalised', 0)} of {c.get('n', 0)} | {entry.get('examples', 0)} |")
+                        f"{c.get('exact', 0)}/{c.get('normalised', 0)} of {c.get('n', 0)} | "
+                        f"{entry.get('examples', 0)} |")
     return LeakageAudit(rows, worst, sum(1 for a in audits.values() if a), not_audited)
 
 
