@@ -312,7 +312,7 @@ def _experiment(args: argparse.Namespace) -> int:
 
     experiment = load_experiment(args.name)
     run_experiment(experiment, models_dir=args.models_dir, dry_run=args.dry_run, cache=not args.no_cache,
-                   batch_size=args.batch_size, log=lambda message: print(message, file=sys.stderr))
+                   batch_size=args.batch_size, log=lambda message: print(message, file=sys.stderr), stages=args.stages)
     if not args.dry_run:
         files = export_mteb(experiment.name)
         print(f"experiment {experiment.name}: complete; MTEB-layout results in {files[0].parents[2]}")
@@ -375,6 +375,8 @@ def _add_experiment_parsers(commands) -> None:
     experiment.add_argument("--models-dir", help="checkpoints root (default: $BENCH_MODELS, else <project>/models)")
     experiment.add_argument("--batch-size", type=positive_int, default=32, help="encoding batch size (default 32)")
     experiment.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
+    experiment.add_argument("--stages", nargs="+", type=positive_int, metavar="N",
+                            help="run only these stages (1-based, in the file's order); default all")
     experiment.set_defaults(func=_experiment)
 
     check = commands.add_parser("check", help="re-run the smoke experiment and compare with the stored scores "

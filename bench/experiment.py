@@ -305,8 +305,9 @@ def plan(experiment: Experiment, models_dir: str | None = None, tasks_cache: dic
 
 
 def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_run: bool = False, log=print,
-                   cache: bool = True, batch_size: int = 32) -> list[Step]:
-    """Train and evaluate what the grid still lacks, in stage order. Returns the plan as it stood at the start."""
+                   cache: bool = True, batch_size: int = 32, stages: list[int] | None = None) -> list[Step]:
+    """Train and evaluate what the grid still lacks, in stage order. Returns the plan as it stood at the start.
+    stages: 1-based stage numbers to run (default all); the references are always scored."""
     from bench.eval.runner import run_models
     from bench.models.registry import resolve_model
     from bench.results import ResultStore
@@ -327,8 +328,11 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
 
     for name in experiment.references:
         evaluate(resolve_model(name), suites_of(experiment, None))
+    chosen = check_stages(experiment, stages)
     seen: set[Cell] = set()
-    for stage in experiment.stages:
+    for number, stage in enumerate(experiment.stages, start=1):
+        if number not in chosen:
+            continue
         log(f"== stage: {stage.name}")
         for cell in (c for c in stage.cells if c not in seen):
             seen.add(cell)
@@ -338,6 +342,17 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
             evaluate(spec, suites)
             _keep_manifest(folder, store.folder, [eval_spec(experiment, spec, s).key for s in suites])
     return steps
+
+
+def check_stages(experiment: Experiment, stages: list[int] | None) -> set[int]:
+    numbers = set(range(1, len(experiment.stages) + 1))
+    if stages is None:
+        return numbers
+    unknown = sorted(set(stages) - numbers)
+    if unknown:
+        raise ExperimentError(f"experiment {experiment.name} has stages 1 to {len(numbers)}; no stage "
+                              f"{', '.join(map(str, unknown))}")
+    return set(stages)
 
 
 def describe_plan(experiment: Experiment, steps: list[Step]) -> str:

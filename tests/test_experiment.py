@@ -146,3 +146,16 @@ def test_paper_grid_runs_in_the_design_priority_order():
         == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert experiment.eval_sets() == ["xquad-r", "mlqa-r"] and set(experiment.references) == {"me5-small", "bm25"}
     assert experiment_module.HELD_OUT == {"mlqa-r": "xquad-r", "xquad-r": "mlqa-r"}
+
+
+def test_only_the_chosen_stages_run(tiny_model_dir, data_dir, tmp_path):
+    raw = grid(tiny_model_dir, stages=[
+        {"trainers": ["hybrid"], "seeds": [1], "train_data": ["mlqa-r"]},
+        {"trainers": ["xy"], "seeds": [1], "train_data": ["mlqa-r"]},
+    ])
+    experiment = parse_experiment(raw)
+    models = tmp_path / "models"
+    run_experiment(experiment, models_dir=str(models), log=quiet, stages=[2])
+    assert [p.name for p in models.iterdir()] == ["xy-tiny-bert-mlqa-r-s1-2steps"]
+    with pytest.raises(ExperimentError, match="has stages 1 to 2; no stage 3"):
+        run_experiment(experiment, models_dir=str(models), log=quiet, stages=[3])
