@@ -38,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"warning: {task.dataset} {task.key}: {warning}", file=sys.stderr)
     experiment = args.experiment or suite.default_experiment
     rows = run_models(specs, tasks, experiment, force=args.force, k=args.k, batch_size=args.batch_size,
-                      cache=not args.no_cache)
+                      cache=not args.no_cache, device=args.device)
     table = summary_table(rows)
     print()
     print(table.to_string(float_format=lambda v: f"{v:.4f}") if not table.empty else "no results")
@@ -180,6 +180,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def shard_arg(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N such as 2/4, got {text!r}") from None
+    if not (n >= 1 and 1 <= k <= n):
+        raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, got {text!r}")
+    return k, n
+
+
 def build_parser() -> argparse.ArgumentParser:
     from bench.data.suites import SUITES
 
@@ -210,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--search", choices=["exact", "faiss", "faiss-hnsw"], help="dense top-k: exact (chunked "
                      "matrix products, default), faiss (IndexFlatIP, exact), faiss-hnsw (approximate, for large "
                      "corpora; run id <model>+hnsw)")
+    run.add_argument("--device", help="where dense models run: cpu, cuda, cuda:1 ... (default: the GPU when there "
+                     "is one, else cpu; the run record names it)")
     run.set_defaults(func=_run)
 
     check = commands.add_parser("crosscheck", help="our BEIR scores beside beir's and mteb's own pipelines "
@@ -312,8 +324,13 @@ def _experiment(args: argparse.Namespace) -> int:
 
     experiment = load_experiment(args.name)
     run_experiment(experiment, models_dir=args.models_dir, dry_run=args.dry_run, cache=not args.no_cache,
-                   batch_size=args.batch_size, log=lambda message: print(message, file=sys.stderr), stages=args.stages)
-    if not args.dry_run:
+                   batch_size=args.batch_size, log=lambda message: print(message, file=sys.stderr), stages=args.stages,
+                   shard=args.shard, references=args.references, device=args.device)
+    if args.shard:
+        print(f"experiment {experiment.name}: shard {args.shard[0]}/{args.shard[1]} done; when every shard is, "
+              f"`python -m bench experiment {args.name} --dry-run` shows the grid and `python -m bench export "
+              f"{experiment.name}` writes the MTEB-layout results")
+    elif not args.dry_run:
         files = export_mteb(experiment.name)
         print(f"experiment {experiment.name}: complete; MTEB-layout results in {files[0].parents[2]}")
     return 0
@@ -375,6 +392,13 @@ def _add_experiment_parsers(commands) -> None:
     experiment.add_argument("--models-dir", help="checkpoints root (default: $BENCH_MODELS, else <project>/models)")
     experiment.add_argument("--batch-size", type=positive_int, default=32, help="encoding batch size (default 32)")
     experiment.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
+    experiment.add_argument("--shard", type=shard_arg, metavar="K/N", help="run every N-th cell of the grid from the "
+                            "K-th (stage order), for N processes or machines sharing one grid; shard 1 also "
+                            "scores the references")
+    experiment.add_argument("--references", nargs="*", metavar="MODEL", help="score only these of the file's "
+                            "references (none when given without names; default: all)")
+    experiment.add_argument("--device", help="where training and dense encoding run: cpu, cuda, cuda:1 ... "
+                            "(default: the GPU when there is one, else cpu)")
     experiment.add_argument("--stages", nargs="+", type=positive_int, metavar="N",
                             help="run only these stages (1-based, in the file's order); default all")
     experiment.set_defaults(func=_experiment)

@@ -305,9 +305,16 @@ def plan(experiment: Experiment, models_dir: str | None = None, tasks_cache: dic
 
 
 def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_run: bool = False, log=print,
-                   cache: bool = True, batch_size: int = 32, stages: list[int] | None = None) -> list[Step]:
+                   cache: bool = True, batch_size: int = 32, stages: list[int] | None = None,
+                   shard: tuple[int, int] | None = None, references: list[str] | None = None,
+                   device: str | None = None) -> list[Step]:
     """Train and evaluate what the grid still lacks, in stage order. Returns the plan as it stood at the start.
-    stages: 1-based stage numbers to run (default all); the references are always scored."""
+    stages: 1-based stage numbers to run (default all).
+    shard (k, n): run only every n-th cell of the grid, starting at the k-th (1-based, counted in stage order
+    over the whole grid, so that n processes or machines given 1/n .. n/n share it without overlap); the
+    references are scored by shard 1 only.
+    references: the references to score (default: all of the file's; [] for none).
+    device: where training and dense encoding run (default: the GPU when there is one)."""
     from bench.eval.runner import run_models
     from bench.models.registry import resolve_model
     from bench.results import ResultStore
@@ -316,6 +323,9 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
     tasks_cache: dict = {}
     steps = plan(experiment, models_dir, tasks_cache)
     log(describe_plan(experiment, steps))
+    chosen = check_stages(experiment, stages)
+    mine = shard_filter(shard)
+    wanted_refs = check_references(experiment, references)
     if dry_run:
         return steps
     store = ResultStore(experiment.name)
@@ -324,24 +334,55 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
     def evaluate(spec, suites: list[str]) -> None:
         for suite in suites:
             run_models([eval_spec(experiment, spec, suite)], suite_tasks_for(experiment, suite, tasks_cache),
-                       experiment.name, batch_size=batch_size, log=log, cache=cache)
+                       experiment.name, batch_size=batch_size, log=log, cache=cache, device=device)
 
-    for name in experiment.references:
-        evaluate(resolve_model(name), suites_of(experiment, None))
-    chosen = check_stages(experiment, stages)
-    seen: set[Cell] = set()
+    if shard is None or shard[0] == 1:
+        for name in wanted_refs:
+            evaluate(resolve_model(name), suites_of(experiment, None))
+    cells = experiment.cells()
     for number, stage in enumerate(experiment.stages, start=1):
         if number not in chosen:
             continue
-        log(f"== stage: {stage.name}")
-        for cell in (c for c in stage.cells if c not in seen):
-            seen.add(cell)
-            folder = train(train_options(experiment, cell, models_dir), log=log)
+        todo = [c for c in stage.cells if mine(cells.index(c)) and c in _first_stage_cells(experiment, number)]
+        if not todo:
+            continue
+        log(f"== stage: {stage.name}" + (f" (shard {shard[0]}/{shard[1]}: {len(todo)} cells)" if shard else ""))
+        for cell in todo:
+            options = train_options(experiment, cell, models_dir)
+            if device:
+                options.device = device
+            folder = train(options, log=log)
             spec = resolve_model(str(folder))
             suites = suites_of(experiment, cell)
             evaluate(spec, suites)
             _keep_manifest(folder, store.folder, [eval_spec(experiment, spec, s).key for s in suites])
     return steps
+
+
+def _first_stage_cells(experiment: Experiment, number: int) -> set[Cell]:
+    """The cells that stage `number` (1-based) is the first to list: a cell repeated later runs once."""
+    earlier = {c for stage in experiment.stages[:number - 1] for c in stage.cells}
+    return set(experiment.stages[number - 1].cells) - earlier
+
+
+def shard_filter(shard: tuple[int, int] | None):
+    """index -> whether the cell at that grid position belongs to this shard."""
+    if shard is None:
+        return lambda index: True
+    k, n = shard
+    if not (n >= 1 and 1 <= k <= n):
+        raise ExperimentError(f"shard {k}/{n}: expected K/N with 1 <= K <= N")
+    return lambda index: index % n == k - 1
+
+
+def check_references(experiment: Experiment, references: list[str] | None) -> list[str]:
+    if references is None:
+        return list(experiment.references)
+    unknown = [r for r in references if r not in experiment.references]
+    if unknown:
+        raise ExperimentError(f"experiment {experiment.name} has no reference {', '.join(unknown)}; its references: "
+                              f"{', '.join(experiment.references) or 'none'}")
+    return list(references)
 
 
 def check_stages(experiment: Experiment, stages: list[int] | None) -> set[int]:

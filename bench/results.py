@@ -45,6 +45,10 @@ def _umask() -> int:
 
 
 def git_sha() -> str:
+    """HEAD's short sha (+dirty when bench/ has uncommitted changes); $BENCH_GIT_SHA where the code runs from
+    an exported copy without .git (a lent GPU machine)."""
+    if os.environ.get("BENCH_GIT_SHA"):
+        return os.environ["BENCH_GIT_SHA"]
     try:
         sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
                              text=True, check=True).stdout.strip()
@@ -96,8 +100,17 @@ class ResultStore:
         return pd.DataFrame(rows)
 
     def load(self) -> pd.DataFrame:
-        frames = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in sorted(self.folder.rglob("*.csv"))]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TIDY_COLUMNS)
+        return _read_scores(sorted(self.folder.rglob("*.csv")))
+
+    def load_pairs(self, run_ids: list[str], tasks: list[RetrievalTask]) -> pd.DataFrame:
+        """The stored rows of these (run, task) pairs only: a grid's store holds thousands of files."""
+        paths = [self.scores_path(r, t) for r in run_ids for t in tasks]
+        return _read_scores([p for p in paths if p.is_file()])
+
+
+def _read_scores(paths: list[Path]) -> pd.DataFrame:
+    frames = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in paths]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TIDY_COLUMNS)
 
 
 def tidy_rows(experiment: str, spec: ModelSpec, run_id: str, task: RetrievalTask,

@@ -159,3 +159,35 @@ def test_only_the_chosen_stages_run(tiny_model_dir, data_dir, tmp_path):
     assert [p.name for p in models.iterdir()] == ["xy-tiny-bert-mlqa-r-s1-2steps"]
     with pytest.raises(ExperimentError, match="has stages 1 to 2; no stage 3"):
         run_experiment(experiment, models_dir=str(models), log=quiet, stages=[3])
+
+
+def test_shards_split_the_grid_without_overlap(tiny_model_dir, data_dir, tmp_path, capsys):
+    raw = grid(tiny_model_dir, stages=[{"trainers": ["hybrid", "xx-mono", "xy"], "seeds": [1],
+                                        "train_data": ["mlqa-r"]}])
+    raw["evaluation"]["lareqa"]["settings"] = ["mono"]
+    experiment = parse_experiment(raw)
+    models = tmp_path / "models"
+    run_experiment(experiment, models_dir=str(models), log=quiet, shard=(2, 2))
+    # Cells are dealt in stage order: shard 2 of 2 takes the second; the references belong to shard 1.
+    assert [p.name for p in models.iterdir()] == ["xx-mono-tiny-bert-mlqa-r-s1-2steps"]
+    assert set(ResultStore("grid").load()["trainer"]) == {"xx-mono"}
+    run_experiment(experiment, models_dir=str(models), log=quiet, shard=(1, 2))
+    assert sorted(p.name for p in models.iterdir()) == ["hybrid-a0.5-tiny-bert-mlqa-r-s1-2steps",
+                                                        "xx-mono-tiny-bert-mlqa-r-s1-2steps",
+                                                        "xy-tiny-bert-mlqa-r-s1-2steps"]
+    assert all(step.done for step in plan(experiment, str(models)))
+    with pytest.raises(SystemExit):
+        main(["experiment", "grid.yaml", "--shard", "3/2", "--dry-run"])
+    assert "expected K/N with 1 <= K <= N" in capsys.readouterr().err
+
+
+def test_references_can_be_narrowed_or_skipped(tiny_model_dir, data_dir, tmp_path):
+    raw = grid(tiny_model_dir, references=[str(tiny_model_dir), "bm25"])
+    raw["evaluation"]["lareqa"]["settings"] = ["mono"]
+    experiment = parse_experiment(raw)
+    models = str(tmp_path / "models")
+    run_experiment(experiment, models_dir=models, log=quiet, stages=[1], references=[str(tiny_model_dir)])
+    assert set(ResultStore("grid").load()["model"]) == {"tiny-bert", "hybrid-a0.5-tiny-bert-mlqa-r-s1-2steps",
+                                                        "xx-mono-tiny-bert-mlqa-r-s1-2steps"}
+    with pytest.raises(ExperimentError, match="has no reference minilm-l6; its references: "):
+        run_experiment(experiment, models_dir=models, log=quiet, references=["minilm-l6"])

@@ -42,6 +42,19 @@ def folder_fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_name(device: str) -> str:
+    """What ran the model, for run records: the GPU's name, else the CPU model."""
+    if str(device).startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    from bench.machine import cpu_model
+
+    return cpu_model()
+
+
 def resolved_prompt(model, kind: str) -> str:
     """The prompt string sentence-transformers (6.2) prepends in encode_query / encode_document: the "query"
     prompt for queries; the first of "document", "passage", "corpus" for documents; else the default prompt."""
@@ -104,7 +117,7 @@ class DenseEncoder:
     """backend: "torch" (fp32, the reference), "int8" or "onnx" (see bench/eval/backends.py; default: the
     spec's). The embedding cache keeps a non-fp32 backend's vectors apart (its variant tag)."""
 
-    def __init__(self, spec: ModelSpec, batch_size: int = 32, device: str = "cpu", cache: bool = True,
+    def __init__(self, spec: ModelSpec, batch_size: int = 32, device: str | None = None, cache: bool = True,
                  backend: str | None = None, threads: int | None = None):
         from sentence_transformers import SentenceTransformer
 
@@ -112,8 +125,10 @@ class DenseEncoder:
         torch.set_num_threads(self.threads)
         self.spec = spec
         self.backend = check_backend(backend or spec.backend)
+        # int8 and ONNX are CPU backends; fp32 runs where asked, else on the GPU when there is one.
+        self.device = "cpu" if self.backend != "torch" else (device or default_device())
         self.location = spec.locate()
-        self.model = SentenceTransformer(self.location, device=device)
+        self.model = SentenceTransformer(self.location, device=self.device)
         if spec.max_seq_length:
             self.model.max_seq_length = spec.max_seq_length
         self.model.eval()
@@ -201,8 +216,9 @@ class DenseEncoder:
                 stats.real_sq_tokens += int((lengths * lengths).sum())
                 stats.padded_tokens += mask.numel()
                 stats.padded_sq_tokens += mask.shape[0] * mask.shape[1] ** 2
+                features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
                 embeddings = self._forward(features)["sentence_embedding"]
-                out[rows] = torch.nn.functional.normalize(embeddings.float(), p=2, dim=1).numpy()
+                out[rows] = torch.nn.functional.normalize(embeddings.float(), p=2, dim=1).cpu().numpy()
         stats.batches, stats.seconds = len(batches), time.perf_counter() - start
         self.stats.add(stats)
         return out

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from bench.data.task import RetrievalTask
-from bench.eval.encode import DenseEncoder, document_text
+from bench.eval.encode import DenseEncoder, device_name, document_text
 from bench.eval.metrics import drop_identical_ids, top_k
 from bench.eval.search import dense_run, score_chunks
 from bench.models.registry import ModelSpec
@@ -24,13 +24,14 @@ def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
 
 
 class DenseRetriever:
-    def __init__(self, spec: ModelSpec, batch_size: int = 32, cache: bool = True):
-        self.encoder = DenseEncoder(spec, batch_size=batch_size, cache=cache)
+    def __init__(self, spec: ModelSpec, batch_size: int = 32, cache: bool = True, device: str | None = None):
+        self.encoder = DenseEncoder(spec, batch_size=batch_size, cache=cache, device=device)
         self.fingerprint = self.encoder.fingerprint
         self.search_method = spec.search
         # The backend and search method are part of the run record: a variant is never silent.
         self.details = {"location": self.encoder.location, "max_seq_length": self.encoder.max_seq_length,
-                        "backend": self.encoder.backend, "search": spec.search, "threads": self.encoder.threads}
+                        "backend": self.encoder.backend, "search": spec.search, "threads": self.encoder.threads,
+                        "device": self.encoder.device, "device_name": device_name(self.encoder.device)}
         # Unique texts of the last task by source (encoded / cached / memo), for the run record.
         self.text_counts: dict[str, int] = {}
 
@@ -102,8 +103,9 @@ class BM25Retriever:
         return query_ids, doc_ids, chunks
 
 
-def load_retriever(spec: ModelSpec, batch_size: int = 32, cache: bool = True):
-    """cache: use the on-disk embedding cache (dense models)."""
+def load_retriever(spec: ModelSpec, batch_size: int = 32, cache: bool = True, device: str | None = None):
+    """cache: use the on-disk embedding cache (dense models); device: where a dense model runs (default: the
+    GPU when there is one, else the CPU)."""
     if spec.kind == "bm25":
         return BM25Retriever()
-    return DenseRetriever(spec, batch_size=batch_size, cache=cache)
+    return DenseRetriever(spec, batch_size=batch_size, cache=cache, device=device)

@@ -96,9 +96,11 @@ def run_record(spec: ModelSpec, retriever, task: RetrievalTask, timings: dict[st
 
 
 def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: str, force: bool = False,
-               k: int = 1000, batch_size: int = 32, log=print, cache: bool = True) -> pd.DataFrame:
+               k: int = 1000, batch_size: int = 32, log=print, cache: bool = True,
+               device: str | None = None) -> pd.DataFrame:
     """Evaluate each model on each task; returns the tidy rows of this call's (model, task) pairs.
-    cache: read and write dense embeddings in the on-disk embedding cache."""
+    cache: read and write dense embeddings in the on-disk embedding cache; device: where dense models run
+    (default: the GPU when there is one)."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     store = ResultStore(experiment)
@@ -110,7 +112,7 @@ def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: s
         if not todo:
             continue
         start = time.perf_counter()
-        retriever = load_retriever(spec, batch_size=batch_size, cache=cache)
+        retriever = load_retriever(spec, batch_size=batch_size, cache=cache, device=device)
         load_seconds = time.perf_counter() - start
         for task in todo:
             log(f"{spec.key}: {task.suite}/{task.key} ({len(task.queries)} queries, {len(task.corpus)} docs)")
@@ -120,11 +122,7 @@ def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: s
             rows = tidy_rows(experiment, spec, spec.key, task, scores, len(per_query), sha)
             record = run_record(spec, retriever, task, timings, len(per_query))
             store.write(spec.key, task, rows, per_query_frame(spec.key, task, per_query), record)
-    frame = store.load()
-    wanted = {(s.key, t.dataset, t.split, t.setting, t.query_lang, t.doc_lang) for s in specs for t in tasks}
-    keys = list(zip(frame["run_id"], frame["dataset"], frame["split"], frame["setting"], frame["query_lang"],
-                    frame["doc_lang"]))
-    return frame[[key in wanted for key in keys]].reset_index(drop=True)
+    return store.load_pairs([spec.key for spec in specs], tasks)
 
 
 def summary_table(rows: pd.DataFrame) -> pd.DataFrame:

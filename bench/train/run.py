@@ -48,7 +48,7 @@ from bench.train.trainers import TrainerSpec, get_trainer
 MANIFEST = "manifest.json"
 DEFAULT_ALPHA = 0.5
 # Options that do not change what is trained: left out of the comparison with an existing run.
-_NOT_IDENTITY = ("out_dir", "force", "run_id", "threads")
+_NOT_IDENTITY = ("out_dir", "force", "run_id", "threads", "device")
 
 
 @dataclass
@@ -390,7 +390,7 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
     from sentence_transformers import __version__ as st_version
     from tqdm.auto import tqdm
 
-    from bench.eval.encode import folder_fingerprint
+    from bench.eval.encode import device_name, folder_fingerprint
     from bench.train.heads import LanguageClassifier
     from bench.train.objectives import Objective
 
@@ -479,7 +479,7 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
             "frozen_weights": frozen,
             "trainable_parameters": sum(p.numel() for p in params),
             "heads": "heads/" if spec.uses_heads else None,
-            "steps": options.steps, "world_size": world, "device": str(device),
+            "steps": options.steps, "world_size": world, "device": str(device), "device_name": device_name(device),
             "torch_threads": torch.get_num_threads(),
             "train_seconds": round(train_seconds, 3),
             "steps_per_second": round(options.steps / train_seconds, 4) if train_seconds > 0 else None,
