@@ -7,6 +7,9 @@ Stages run in the file's order, so the most informative cells exist first when t
 
 from __future__ import annotations
 
+import glob
+import json
+import re
 import shutil
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,6 +22,7 @@ EXPERIMENTS_DIR = PROJECT_ROOT / "bench" / "experiments"
 LAREQA_SETS = ("xquad-r", "mlqa-r")
 # Training data -> the held-out LAReQA set it is scored on (DESIGN.md, "Training protocol").
 HELD_OUT = {"mlqa-r": "xquad-r", "xquad-r": "mlqa-r"}
+_LENGTH_SUFFIX = re.compile(r"-L\d+$")
 TOP_KEYS = {"name", "description", "base_models", "references", "training", "evaluation", "stages", "notes"}
 STAGE_KEYS = {"name", "trainers", "seeds", "train_data", "alphas", "base_models"}
 EVAL_KEYS = {"beir", "lareqa"}
@@ -264,12 +268,41 @@ class Step:
     tasks_total: int = 0
     tasks_done: int = 0
     done: bool = False
+    elsewhere: bool = False  # trained and scored in full on another machine: its checkpoint is not here
+
 
     def describe(self) -> str:
         if self.action == "train":
-            return f"[{'done' if self.done else 'todo'}] train     {self.model}"
+            where = " (scored in full; checkpoint not on this machine)" if self.elsewhere else ""
+            return f"[{'done' if self.done else 'todo'}] train     {self.model}{where}"
         state = "done" if self.done else f"{self.tasks_done}/{self.tasks_total} done"
         return f"[{'done' if self.done else 'todo'}] evaluate  {self.model} on {self.suite} ({state})"
+
+
+def stored_key(experiment: Experiment, cell: Cell, models_dir: str | None = None) -> str | None:
+    """The results key (`<run name>@<weights fingerprint>`) under which this cell's checkpoint was scored, found
+    through the training manifest kept beside its results: so a grid resumes on a machine that never held the
+    checkpoint (trained on a lent GPU, say), as long as nothing of the cell is left to score."""
+    from bench.results import ResultStore
+    from bench.train.run import identity
+
+    store = ResultStore(experiment.name)
+    name = checkpoint_dir(experiment, cell, models_dir).name
+    wanted = identity(train_options(experiment, cell, models_dir), cell.alpha)
+    for path in sorted(store.folder.glob(f"{glob.escape(name)}@*/training_manifest.json")):
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if manifest.get("options") == wanted:
+            return _LENGTH_SUFFIX.sub("", path.parent.name)
+    return None
+
+
+def suite_key(experiment: Experiment, key: str, suite: str) -> str:
+    """A dense model's results key on `suite`: `key`, plus `-L<N>` where the experiment cuts the length."""
+    block = (experiment.beir if suite == "beir" else experiment.lareqa) or {}
+    return f"{key}-L{int(block['max_seq_length'])}" if block.get("max_seq_length") else key
 
 
 def plan(experiment: Experiment, models_dir: str | None = None, tasks_cache: dict | None = None) -> list[Step]:
@@ -281,24 +314,47 @@ def plan(experiment: Experiment, models_dir: str | None = None, tasks_cache: dic
     cache = {} if tasks_cache is None else tasks_cache
     steps: list[Step] = []
 
-    def evaluation(stage: str, label: str, spec, suites: list[str]) -> None:
+    def evaluation(stage: str, label: str, keys: dict[str, str] | None, suites: list[str]) -> list[Step]:
+        added = []
         for suite in suites:
             tasks = suite_tasks_for(experiment, suite, cache)
-            done = 0 if spec is None else sum(store.done(eval_spec(experiment, spec, suite).key, t) for t in tasks)
-            steps.append(Step(stage, "evaluate", label, suite, len(tasks), done, done == len(tasks)))
+            done = 0 if keys is None else sum(store.done(keys[suite], t) for t in tasks)
+            added.append(Step(stage, "evaluate", label, suite, len(tasks), done, done == len(tasks)))
+        steps.extend(added)
+        return added
 
     for name in experiment.references:
-        evaluation("references", name, resolve_model(name), suites_of(experiment, None))
-    seen: set[Cell] = set()
-    for stage in experiment.stages:
-        for cell in (c for c in stage.cells if c not in seen):
-            seen.add(cell)
-            folder = checkpoint_dir(experiment, cell, models_dir)
-            trained = is_trained(experiment, cell, models_dir)
-            steps.append(Step(stage.name, "train", folder.name, done=trained))
-            evaluation(stage.name, folder.name, resolve_model(str(folder)) if trained else None,
-                       suites_of(experiment, cell))
+        spec = resolve_model(name)
+        suites = suites_of(experiment, None)
+        evaluation("references", name, {s: eval_spec(experiment, spec, s).key for s in suites}, suites)
+    for stage, cell in unique_cells(experiment):
+        folder = checkpoint_dir(experiment, cell, models_dir)
+        suites = suites_of(experiment, cell)
+        train = Step(stage.name, "train", folder.name, done=is_trained(experiment, cell, models_dir))
+        steps.append(train)
+        if train.done:
+            evaluation(stage.name, folder.name, {s: eval_spec(experiment, resolve_model(str(folder)), s).key
+                                                 for s in suites}, suites)
+            continue
+        key = stored_key(experiment, cell, models_dir)
+        scored = evaluation(stage.name, folder.name, {s: suite_key(experiment, key, s) for s in suites}
+                            if key else None, suites)
+        # Scored in full elsewhere: nothing to train here. Partly scored: the checkpoint is needed again.
+        train.done = bool(key) and all(step.done for step in scored)
+        train.elsewhere = train.done
     return steps
+
+
+def unique_cells(experiment: Experiment) -> list[tuple[Stage, Cell]]:
+    """(the first stage that lists it, cell), in stage order."""
+    seen: set[Cell] = set()
+    out = []
+    for stage in experiment.stages:
+        for cell in stage.cells:
+            if cell not in seen:
+                seen.add(cell)
+                out.append((stage, cell))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -340,10 +396,13 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
         for name in wanted_refs:
             evaluate(resolve_model(name), suites_of(experiment, None))
     cells = experiment.cells()
+    elsewhere = {s.model for s in steps if s.action == "train" and s.elsewhere}
     for number, stage in enumerate(experiment.stages, start=1):
         if number not in chosen:
             continue
-        todo = [c for c in stage.cells if mine(cells.index(c)) and c in _first_stage_cells(experiment, number)]
+        todo = [cell for first, cell in unique_cells(experiment)
+                if first is stage and mine(cells.index(cell))
+                and checkpoint_dir(experiment, cell, models_dir).name not in elsewhere]
         if not todo:
             continue
         log(f"== stage: {stage.name}" + (f" (shard {shard[0]}/{shard[1]}: {len(todo)} cells)" if shard else ""))
@@ -354,15 +413,11 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
             folder = train(options, log=log)
             spec = resolve_model(str(folder))
             suites = suites_of(experiment, cell)
-            evaluate(spec, suites)
+            # The manifest goes beside the results first: a cell cut off while being scored still says what
+            # was trained (and, with its checkpoint gone, that it must be trained again to finish).
             _keep_manifest(folder, store.folder, [eval_spec(experiment, spec, s).key for s in suites])
+            evaluate(spec, suites)
     return steps
-
-
-def _first_stage_cells(experiment: Experiment, number: int) -> set[Cell]:
-    """The cells that stage `number` (1-based) is the first to list: a cell repeated later runs once."""
-    earlier = {c for stage in experiment.stages[:number - 1] for c in stage.cells}
-    return set(experiment.stages[number - 1].cells) - earlier
 
 
 def shard_filter(shard: tuple[int, int] | None):

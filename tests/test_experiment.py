@@ -191,3 +191,25 @@ def test_references_can_be_narrowed_or_skipped(tiny_model_dir, data_dir, tmp_pat
                                                         "xx-mono-tiny-bert-mlqa-r-s1-2steps"}
     with pytest.raises(ExperimentError, match="has no reference minilm-l6; its references: "):
         run_experiment(experiment, models_dir=models, log=quiet, references=["minilm-l6"])
+
+
+def test_cells_scored_elsewhere_need_no_checkpoint_here(tiny_model_dir, data_dir, tmp_path):
+    raw = grid(tiny_model_dir)
+    raw["evaluation"]["lareqa"]["settings"] = ["mono"]
+    experiment = parse_experiment(raw)
+    run_experiment(experiment, models_dir=str(tmp_path / "gpu-machine"), log=quiet)
+    folder = ResultStore("grid").folder
+    stamps = {p: p.stat().st_mtime_ns for p in folder.rglob("*.csv")}
+    # Another machine, without the checkpoints: the grid is done, nothing is trained or scored again.
+    here = tmp_path / "laptop"
+    steps = plan(experiment, str(here))
+    assert all(step.done for step in steps)
+    assert [s.model for s in steps if s.elsewhere] == ["hybrid-a0.5-tiny-bert-mlqa-r-s1-2steps",
+                                                       "xx-mono-tiny-bert-mlqa-r-s1-2steps"]
+    run_experiment(experiment, models_dir=str(here), log=quiet)
+    assert not here.exists() and {p: p.stat().st_mtime_ns for p in folder.rglob("*.csv")} == stamps
+    # A cell cut off while being scored keeps its manifest; without the checkpoint it must be trained again.
+    next(folder.glob("xx-mono-*")).joinpath("xquad-r__test__mono__en-en.csv").unlink()
+    steps = {(s.action, s.model): s for s in plan(experiment, str(here))}
+    assert not steps[("train", "xx-mono-tiny-bert-mlqa-r-s1-2steps")].done
+    assert steps[("train", "hybrid-a0.5-tiny-bert-mlqa-r-s1-2steps")].done
