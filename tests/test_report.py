@@ -284,7 +284,13 @@ def test_report_command_writes_the_answer_first_tables_plots_and_claims(tmp_path
     write_experiment("synthetic", models, definition={
         "name": "synthetic", "base_models": ["me5-small"], "references": ["bm25", "me5-small"],
         "training": {"steps": 10}, "evaluation": {"lareqa": {"langs": list(LANGS)}, "beir": {"datasets": ["scifact"]}},
-        "stages": [{"trainers": ["hybrid", "mtl"], "seeds": [1, 2, 3], "train_data": ["mlqa-r"]}]})
+        "stages": [{"trainers": ["hybrid", "mtl"], "seeds": [1, 2, 3], "train_data": ["mlqa-r"]}],
+        "notes": ["Trained on a lent  GPU,\n five processes."]})
+    folder = ResultStore("synthetic").folder
+    for run in folder.iterdir():  # run records name the hardware that encoded
+        if run.is_dir():
+            record = {"machine": {"processor": "AMD EPYC"}} if run.name == "bm25" else {"model_device_name": "H200"}
+            (run / "scifact__test__mono__en-en.record.json").write_text(json.dumps(record))
     out = tmp_path / "report"
     assert main(["report", "synthetic", "--out", str(out), "--resamples", str(RESAMPLES)]) == 0
     readme = (out / "README.md").read_text()
@@ -294,6 +300,10 @@ def test_report_command_writes_the_answer_first_tables_plots_and_claims(tmp_path
     # Seed 3 is in the experiment file but has no results.
     assert "hybrid α=0.5, me5-small, trained on mlqa-r, seed 3: no results at all" in readme
     assert "mtl, me5-small, trained on mlqa-r, seed 3: no results at all" in readme
+    trained = sum(m.trainer != "none" for m in models)
+    assert f"| Hardware | see the paper | training: not recorded ({trained}) checkpoints; scoring: AMD EPYC (1), " \
+        f"H200 ({len(models) - 1}) models |" in readme
+    assert "- Trained on a lent GPU, five processes." in readme
     claims = (out / "claims.md").read_text()
     assert all(f"## C{i}:" in claims for i in range(1, 12))
     for name in ("bars_xquad-r_map", "bars_beir_ndcg10", "heatmap_xquad-r_cross_map", "rank_distance_xquad-r",
@@ -346,3 +356,14 @@ def test_build_report_into_a_folder(tmp_path):
     readme = (out / "README.md").read_text()
     assert "not answerable yet" in readme.lower() and "no runs" in readme
     assert Path(out / "claims.md").is_file()
+
+
+def test_places_are_named_by_training_direction_when_there_are_two():
+    from bench.report.claims import _where
+    from bench.report.compare import Comparison
+
+    on = lambda data, dataset, setting="mono": Comparison(f"hybrid|0.5|me5-small|{data}|", f"mtl||me5-small|{data}|",  # noqa: E731
+                                                           dataset, setting, "map")
+    assert _where([on("mlqa-r", "xquad-r", "cross"), on("mlqa-r", "scifact")]) == "XQuAD-R cross, SciFact"
+    assert _where([on("mlqa-r", "scifact"), on("xquad-r", "scifact")]) == \
+        "SciFact after training on MLQA-R; SciFact after training on XQuAD-R"

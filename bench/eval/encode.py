@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from bench.eval.backends import OnnxTransformer, check_backend, quantize_int8
 from bench.eval.cache import EmbeddingCache, cache_key
-from bench.machine import usable_cores
+from bench.machine import cpu_model, usable_cores
 from bench.models.registry import ModelSpec
 
 
@@ -50,8 +50,6 @@ def device_name(device: str) -> str:
     """What ran the model, for run records: the GPU's name, else the CPU model."""
     if str(device).startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
-    from bench.machine import cpu_model
-
     return cpu_model()
 
 
@@ -223,9 +221,14 @@ class DenseEncoder:
         self.stats.add(stats)
         return out
 
-    def token_lengths(self, texts: list[str], prompt: str) -> np.ndarray:
-        """Token count of each prompted text as the model will see it (special tokens in, truncated)."""
+    def token_lengths(self, texts: list[str], prompt: str, chunk: int = 1024) -> np.ndarray:
+        """Token count of each prompted text as the model will see it (special tokens in, truncated). In chunks:
+        the tokenizer's output for a whole corpus at once (ids, offsets, strings) costs hundreds of MB."""
         tokenizer = self.model.tokenizer
-        ids = tokenizer([prompt + t for t in texts], truncation=True, max_length=self.max_seq_length,
-                        add_special_tokens=True, return_attention_mask=False, return_token_type_ids=False)["input_ids"]
-        return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(texts))
+        lengths = np.empty(len(texts), dtype=np.int64)
+        for start in range(0, len(texts), chunk):
+            ids = tokenizer([prompt + t for t in texts[start:start + chunk]], truncation=True,
+                            max_length=self.max_seq_length, add_special_tokens=True, return_attention_mask=False,
+                            return_token_type_ids=False)["input_ids"]
+            lengths[start:start + len(ids)] = [len(x) for x in ids]
+        return lengths

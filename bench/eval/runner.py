@@ -16,6 +16,7 @@ from bench.data.task import RetrievalTask
 from bench.eval.metrics import mean_scores, per_query_scores
 from bench.eval.ranking import full_ranking_per_query
 from bench.eval.retrievers import load_retriever
+from bench.machine import cpu_model
 from bench.models.registry import ModelSpec
 from bench.results import ResultStore, git_sha, per_query_frame, tidy_rows
 
@@ -31,16 +32,6 @@ def library_versions() -> dict[str, str]:
         except PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def peak_memory_mb() -> float:

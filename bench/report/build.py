@@ -3,6 +3,7 @@ and LaTeX), plots/ (PNG) and comparisons.csv (every paired test behind a verdict
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -205,13 +206,33 @@ def differences(data: ReportData) -> list[str]:
     stated = _stated_cuts(training, evaluation)
     if stated:
         rows.append(("Cuts stated in the experiment file", "–", stated))
+    rows.append(("Hardware", "see the paper", _hardware(data)))
     lines = ["| | paper (arXiv:2408.10536) | here |", "|---|---|---|"]
     lines += [f"| {what} | {paper} | {ours} |" for what, paper, ours in rows]
     lines += ["", "BEIR is the research question's extension (the paper does not evaluate on it). MIRACL is only "
               "evaluated when its corpus is available" + ("." if "miracl" in evaluated else ": not here.")]
+    notes = [" ".join(str(n).split()) for n in definition.get("notes") or []]
+    if notes:
+        lines += ["", "Notes in the experiment file:", "", *[f"- {n}" for n in notes]]
     if data.definition_path:
         lines += ["", f"Experiment definition: `{_relative(data.definition_path)}`."]
     return lines
+
+
+def _hardware(data: ReportData) -> str:
+    """What trained the checkpoints (their manifests) and what encoded for the scores (the run records)."""
+    def counted(names: list[str]) -> str:
+        return ", ".join(f"{name} ({names.count(name)})" for name in sorted(set(names)))
+
+    trained = [str(m.get("device_name") or m.get("device") or "not recorded") for m in data.manifests.values()]
+    scored = []
+    for run in sorted(set(data.scores["run_id"])):
+        record = next((data.folder / run).glob("*.record.json"), None)
+        details = json.loads(record.read_text()) if record else {}
+        scored.append(str(details.get("model_device_name") or (details.get("machine") or {}).get("processor")
+                          or "not recorded"))
+    parts = [f"training: {counted(trained)} checkpoints"] if trained else []
+    return "; ".join(parts + [f"scoring: {counted(scored)} models"])
 
 
 def _stated_cuts(training: dict, evaluation: dict) -> str:

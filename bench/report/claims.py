@@ -235,8 +235,20 @@ def _has(data: ReportData, group: str, dataset: str, setting: str) -> bool:
 
 
 def _where(comparisons: list[Comparison]) -> str:
-    return ", ".join(f"{DATASET_NAMES.get(c.dataset, c.dataset)} {c.setting if c.dataset in LAREQA else ''}".strip()
-                     for c in comparisons)
+    """Where the comparisons were made; by training direction when there are several (SciFact is scored after
+    training on either set)."""
+    def place(c: Comparison) -> str:
+        return f"{DATASET_NAMES.get(c.dataset, c.dataset)} {c.setting if c.dataset in LAREQA else ''}".strip()
+
+    def trained_on(c: Comparison) -> str:
+        parts = c.a.split("|")  # a trained group: trainer|alpha|base|train data|variant
+        return parts[3] if len(parts) > 3 else ""
+
+    directions = list(dict.fromkeys(trained_on(c) for c in comparisons))
+    if len(directions) < 2:
+        return ", ".join(place(c) for c in comparisons)
+    return "; ".join(", ".join(place(c) for c in comparisons if trained_on(c) == d)
+                     + f" after training on {DATASET_NAMES.get(d, d)}" for d in directions)
 
 
 # ------------------------------------------------------------------------------------- method (C1)

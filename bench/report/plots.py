@@ -74,8 +74,9 @@ def _bar_panel(ax, data: ReportData, dataset: str, setting: str, metric: str, pa
             ax.scatter(np.full(len(seeds), x) + np.linspace(-0.15, 0.15, len(seeds)), seeds, s=10, color="black",
                        zorder=3)
             top = max(top, seeds.max())
+        # Side by side, more than 8 three-decimal labels run into each other: stand them up.
         ax.annotate(f"{height:.3f}", (x, top), xytext=(0, 2), textcoords="offset points", ha="center",
-                    va="bottom", fontsize=7)
+                    va="bottom", fontsize=7, rotation=90 if len(groups) > 8 else 0)
         label = data.label(group)
         if partial:
             label += f" ({int(rows['cells'].min())}/{int(rows['cells_expected'].max())})"
@@ -84,7 +85,8 @@ def _bar_panel(ax, data: ReportData, dataset: str, setting: str, metric: str, pa
     ax.set_title(DATASET_NAMES.get(dataset, dataset) + (f" {setting}" if dataset in LAREQA else ""), fontsize=10)
     if ax.get_subplotspec().is_first_col():  # panels share the y axis
         ax.set_ylabel(METRIC_NAMES.get(metric, metric), fontsize=9)
-    ax.set_ylim(0, min(1.0, max(ax.get_ylim()[1], 0.05) * 1.05) if metric != "rank_distance" else None)
+    headroom = 1.12 if len(groups) > 8 else 1.05
+    ax.set_ylim(0, min(1.0, max(ax.get_ylim()[1], 0.05) * headroom) if metric != "rank_distance" else None)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     return True

@@ -270,7 +270,9 @@ def _optimizer(model, classifier, options: TrainOptions):
     if classifier is not None:
         groups.append({"params": list(classifier.parameters()), "weight_decay": options.weight_decay,
                        "lr": options.head_lr})
-    return torch.optim.AdamW(groups, lr=options.lr)
+    # Fused, as the transformers Trainer's default optimiser (adamw_torch_fused): one kernel over all tensors
+    # instead of a Python loop over ~200 of them, which on a CPU costs about a tenth of a me5-small step.
+    return torch.optim.AdamW(groups, lr=options.lr, fused=True)
 
 
 def train(options: TrainOptions, log=print) -> Path:
