@@ -64,10 +64,7 @@ class Experiment:
 
     def cells(self) -> list[Cell]:
         """Every cell once, in stage order."""
-        seen: dict[Cell, None] = {}
-        for stage in self.stages:
-            seen.update(dict.fromkeys(stage.cells))
-        return list(seen)
+        return [cell for _, cell in unique_cells(self)]
 
     def eval_sets(self) -> list[str]:
         """The held-out LAReQA sets the grid is scored on, in the order of first use."""
@@ -270,7 +267,6 @@ class Step:
     done: bool = False
     elsewhere: bool = False  # trained and scored in full on another machine: its checkpoint is not here
 
-
     def describe(self) -> str:
         if self.action == "train":
             where = " (scored in full; checkpoint not on this machine)" if self.elsewhere else ""
@@ -395,28 +391,25 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
     if shard is None or shard[0] == 1:
         for name in wanted_refs:
             evaluate(resolve_model(name), suites_of(experiment, None))
-    cells = experiment.cells()
     elsewhere = {s.model for s in steps if s.action == "train" and s.elsewhere}
-    for number, stage in enumerate(experiment.stages, start=1):
-        if number not in chosen:
+    current = None
+    for index, (stage, cell) in enumerate(unique_cells(experiment)):
+        if experiment.stages.index(stage) + 1 not in chosen or not mine(index) \
+                or checkpoint_dir(experiment, cell, models_dir).name in elsewhere:
             continue
-        todo = [cell for first, cell in unique_cells(experiment)
-                if first is stage and mine(cells.index(cell))
-                and checkpoint_dir(experiment, cell, models_dir).name not in elsewhere]
-        if not todo:
-            continue
-        log(f"== stage: {stage.name}" + (f" (shard {shard[0]}/{shard[1]}: {len(todo)} cells)" if shard else ""))
-        for cell in todo:
-            options = train_options(experiment, cell, models_dir)
-            if device:
-                options.device = device
-            folder = train(options, log=log)
-            spec = resolve_model(str(folder))
-            suites = suites_of(experiment, cell)
-            # The manifest goes beside the results first: a cell cut off while being scored still says what
-            # was trained (and, with its checkpoint gone, that it must be trained again to finish).
-            _keep_manifest(folder, store.folder, [eval_spec(experiment, spec, s).key for s in suites])
-            evaluate(spec, suites)
+        if stage is not current:
+            current = stage
+            log(f"== stage: {stage.name}" + (f" (shard {shard[0]}/{shard[1]})" if shard else ""))
+        options = train_options(experiment, cell, models_dir)
+        if device:
+            options.device = device
+        folder = train(options, log=log)
+        spec = resolve_model(str(folder))
+        suites = suites_of(experiment, cell)
+        # The manifest goes beside the results first: a cell cut off while being scored still says what was
+        # trained (and, with its checkpoint gone, that it must be trained again to finish).
+        _keep_manifest(folder, store.folder, [eval_spec(experiment, spec, s).key for s in suites])
+        evaluate(spec, suites)
     return steps
 
 
