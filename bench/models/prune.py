@@ -80,7 +80,7 @@ def pruned_e5_file(buf: bytes, keep: Sequence[int]) -> bytes:
     cur.take(4 + struct.calcsize("<" + HEADER_FORMAT))
     n_pieces, bos, eos, pad, unk = cur.read("5i")
     (blob_len,) = cur.read("Q")
-    offsets = np.frombuffer(cur.take(4 * (n_pieces + 1)), "<u4")
+    cur.take(4 * (n_pieces + 1))  # piece offsets: rebuilt below for the kept pieces
     scores = np.frombuffer(cur.take(4 * n_pieces), "<f4")
     cur.take(blob_len)
     n_norm, norm_bytes = cur.read("iI")

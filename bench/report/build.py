@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.paths import PROJECT_ROOT
+from bench.results import safe_name
 from bench.report import stats
 from bench.report.claims import Verdict, verdicts
 from bench.report.compare import ALPHA, MIN_EFFECT, group_scores
@@ -227,7 +228,7 @@ def _hardware(data: ReportData) -> str:
     trained = [str(m.get("device_name") or m.get("device") or "not recorded") for m in data.manifests.values()]
     scored = []
     for run in sorted(set(data.scores["run_id"])):
-        record = next((data.folder / run).glob("*.record.json"), None)
+        record = next((data.folder / safe_name(run)).glob("*.record.json"), None)
         details = json.loads(record.read_text()) if record else {}
         scored.append(str(details.get("model_device_name") or (details.get("machine") or {}).get("processor")
                           or "not recorded"))
