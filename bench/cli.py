@@ -15,12 +15,16 @@ from bench.data.task import DataError
 def _run(args: argparse.Namespace) -> int:
     from bench.data.suites import SUITES, SuiteOptions, suite_tasks
     from bench.eval.runner import run_models, summary_table
-    from bench.models.registry import DEFAULT_MODELS, resolve_model, with_backend, with_max_seq_length, with_search
+    from bench.models.registry import (DEFAULT_MODELS, resolve_model, with_backend, with_max_seq_length,
+                                       with_precision, with_search)
     from bench.results import ResultStore
 
     specs = [resolve_model(name) for name in args.model or DEFAULT_MODELS]  # bad names fail before any work
     if args.backend:
         specs = [with_backend(spec, args.backend) for spec in specs]
+    precision = _checked_precision(args)
+    if precision != "fp32":
+        specs = [with_precision(spec, precision) for spec in specs]
     if args.search:
         specs = [with_search(spec, args.search) for spec in specs]
     if args.max_seq_length:
@@ -52,10 +56,12 @@ def _crosscheck(args: argparse.Namespace) -> int:
     from bench.data.suites import SuiteOptions, suite_tasks
     from bench.eval.crosscheck import CROSSCHECK_METRICS, crosscheck_report
     from bench.eval.runner import run_models
-    from bench.models.registry import resolve_model
+    from bench.models.registry import resolve_model, with_precision
     from bench.results import ResultStore, atomic_write
 
-    spec = resolve_model(args.model)
+    spec, precision = resolve_model(args.model), _checked_precision(args)
+    if precision != "fp32":
+        spec = with_precision(spec, precision)
     if spec.kind != "dense":
         raise ValueError(f"crosscheck compares dense pipelines; {spec.name} is {spec.kind}")
     store = ResultStore(args.experiment)
@@ -173,6 +179,26 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checked_precision(args: argparse.Namespace) -> str:
+    """--precision, refused before any work when it is unknown or would not run natively on the device."""
+    from bench.precision import check_precision
+
+    device = getattr(args, "device", None)
+    if device is None and args.precision != "fp32":
+        from bench.eval.encode import default_device
+        device = default_device()
+    return check_precision(args.precision, device)
+
+
+def add_precision_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    from bench.precision import DEFAULT_PRECISION
+
+    parser.add_argument("--precision", default=DEFAULT_PRECISION, metavar="fp32|bf16",
+                        help=f"numerics of {what}: fp32 (default, the reference) or bf16 (autocast: bf16 matmuls, "
+                        "fp32 weights, pooling and stored vectors; needs avx512_bf16/AMX or a bf16 GPU); bf16 "
+                        "results get their own run id <model>+bf16")
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -222,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "corpora; run id <model>+hnsw)")
     run.add_argument("--device", help="where dense models run: cpu, cuda, cuda:1 ... (default: the GPU when there "
                      "is one, else cpu; the run record names it)")
+    add_precision_argument(run, "dense encoding")
     run.set_defaults(func=_run)
 
     check = commands.add_parser("crosscheck", help="our BEIR scores beside beir's and mteb's own pipelines "
@@ -229,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--model", default="minilm-l6", help="a dense model (default minilm-l6)")
     check.add_argument("--datasets", nargs="+", default=["scifact"], help="BEIR datasets (default scifact)")
     check.add_argument("--split", default="test")
+    add_precision_argument(check, "our encoding (beir and mteb always run their fp32 path, the reference)")
     check.add_argument("--tools", nargs="+", default=["beir", "mteb"], choices=["beir", "mteb"],
                        help="independent pipelines to compare with (default both)")
     check.add_argument("--experiment", default="beir-baselines", help="where our scores are stored or computed")

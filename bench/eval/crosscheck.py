@@ -125,12 +125,14 @@ CROSSCHECK_TOOLS = {"beir": beir_scores, "mteb": mteb_scores}
 
 
 def crosscheck_report(spec, task: RetrievalTask, ours: dict[str, float], tools=tuple(CROSSCHECK_TOOLS)) -> dict:
-    """Ours beside beir's and/or mteb's pipelines on the same model and task, with each tool's wall time."""
+    """Ours beside beir's and/or mteb's pipelines on the same model and task, with each tool's wall time. The
+    tools always run their own fp32 path, the reference: with `spec.precision` bf16 the differences measure
+    what bf16 changes."""
     import time
 
     location = spec.locate()
     report: dict = {"model": spec.key, "dataset": task.dataset, "split": task.split, "scores": {"bench": ours},
-                    "seconds": {}}
+                    "precision": {"bench": spec.precision, **{tool: "fp32" for tool in tools}}, "seconds": {}}
     for tool in tools:
         start = time.perf_counter()
         report["scores"][tool] = CROSSCHECK_TOOLS[tool](location, task, spec.max_seq_length)

@@ -6,7 +6,11 @@ Batching: texts are sorted by their *token* count (sentence-transformers sorts b
 and cut into batches by a padded-token budget, so a batch of long passages holds few rows and a batch of short
 queries many; padding waste stays small and the attention matrices of long batches stay bounded. Each batch
 goes through exactly the modules and preprocessing `model.encode` uses, under torch.inference_mode, so fp32
-vectors match `model.encode`'s to float rounding (tests check 1e-6)."""
+vectors match `model.encode`'s to float rounding (tests check 1e-6).
+
+Precision "bf16" runs the Transformer module under bf16 autocast (its matmuls in oneDNN's / cuBLAS's bf16
+kernels, weights still fp32); the token embeddings are cast back to fp32 before pooling and normalisation, and
+vectors are stored and searched in fp32. The cache keeps bf16 vectors apart from fp32 ones (its variant)."""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from bench.eval.backends import OnnxTransformer, check_backend, quantize_int8
 from bench.eval.cache import EmbeddingCache, cache_key
 from bench.machine import cpu_model, usable_cores
 from bench.models.registry import ModelSpec
+from bench.precision import autocast, check_precision
 
 
 def document_text(doc: dict[str, str]) -> str:
@@ -112,8 +117,9 @@ class EncodeStats:
 
 
 class DenseEncoder:
-    """backend: "torch" (fp32, the reference), "int8" or "onnx" (see bench/eval/backends.py; default: the
-    spec's). The embedding cache keeps a non-fp32 backend's vectors apart (its variant tag)."""
+    """backend: "torch" (the reference), "int8" or "onnx" (see bench/eval/backends.py; default: the spec's);
+    precision: "fp32" or "bf16" for the torch backend (default: the spec's). The embedding cache keeps vectors of
+    a non-fp32 backend or precision apart (its variant tag)."""
 
     def __init__(self, spec: ModelSpec, batch_size: int = 32, device: str | None = None, cache: bool = True,
                  backend: str | None = None, threads: int | None = None):
@@ -125,6 +131,9 @@ class DenseEncoder:
         self.backend = check_backend(backend or spec.backend)
         # int8 and ONNX are CPU backends; fp32 runs where asked, else on the GPU when there is one.
         self.device = "cpu" if self.backend != "torch" else (device or default_device())
+        self.precision = check_precision(spec.precision, self.device)
+        if self.precision != "fp32" and self.backend != "torch":
+            raise ValueError(f"precision {self.precision} applies to the torch backend, not {self.backend}")
         self.location = spec.locate()
         self.model = SentenceTransformer(self.location, device=self.device)
         if spec.max_seq_length:
@@ -139,7 +148,8 @@ class DenseEncoder:
         # "cache", or found in the in-process "memo".
         self.counts: Counter[str] = Counter(encoded=0, cached=0, memo=0)
         self.stats = EncodeStats()
-        variant = "" if self.backend == "torch" else self.backend
+        variant = "+".join(v for v in (self.backend if self.backend != "torch" else "",
+                                        self.precision if self.precision != "fp32" else "") if v)
         self.cache = EmbeddingCache(None, self.fingerprint, self.max_seq_length, self.dim, variant=variant, meta={
             "model": spec.name, "run_id": spec.key, "location": str(self.location)}) if cache else None
         self._routed = routes_by_task(self.model)
@@ -196,9 +206,10 @@ class DenseEncoder:
         if self._routed and self.backend == "torch":
             # A Router picks its route from encode_query / encode_document's task argument: leave it to them.
             encode = self.model.encode_query if kind == "query" else self.model.encode_document
-            return np.asarray(encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
-                                     normalize_embeddings=True, show_progress_bar=len(texts) > self.batch_size),
-                              dtype=np.float32)
+            with autocast(self.precision, self.device):
+                vectors = encode(texts, batch_size=self.batch_size, convert_to_tensor=True,
+                                 show_progress_bar=len(texts) > self.batch_size)
+            return torch.nn.functional.normalize(vectors.float(), p=2, dim=1).cpu().numpy()
         prompt = self.prompt(kind)
         start = time.perf_counter()
         stats = EncodeStats(texts=len(texts))
@@ -215,11 +226,25 @@ class DenseEncoder:
                 stats.padded_tokens += mask.numel()
                 stats.padded_sq_tokens += mask.shape[0] * mask.shape[1] ** 2
                 features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
-                embeddings = self._forward(features)["sentence_embedding"]
+                embeddings = self.forward(features)
                 out[rows] = torch.nn.functional.normalize(embeddings.float(), p=2, dim=1).cpu().numpy()
         stats.batches, stats.seconds = len(batches), time.perf_counter() - start
         self.stats.add(stats)
         return out
+
+    def forward(self, features: dict) -> torch.Tensor:
+        """Sentence embeddings of one batch. Under bf16 only the first module (the Transformer) runs in autocast:
+        pooling and any later modules see fp32 token embeddings, so averaging many tokens adds no bf16 rounding."""
+        if self.precision == "fp32":
+            return self._forward(features)["sentence_embedding"]
+        first, *rest = list(self.model.children())
+        with autocast(self.precision, self.device):
+            features = first(features)
+        features = {k: v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+                    for k, v in features.items()}
+        for module in rest:
+            features = module(features)
+        return features["sentence_embedding"]
 
     def token_lengths(self, texts: list[str], prompt: str, chunk: int = 1024) -> np.ndarray:
         """Token count of each prompted text as the model will see it (special tokens in, truncated). In chunks:

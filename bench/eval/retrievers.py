@@ -30,8 +30,8 @@ class DenseRetriever:
         self.search_method = spec.search
         # The backend and search method are part of the run record: a variant is never silent.
         self.details = {"location": self.encoder.location, "max_seq_length": self.encoder.max_seq_length,
-                        "backend": self.encoder.backend, "search": spec.search, "threads": self.encoder.threads,
-                        "device": self.encoder.device, "device_name": device_name(self.encoder.device)}
+                        "backend": self.encoder.backend, "precision": self.encoder.precision, "search": spec.search,
+                        "threads": self.encoder.threads, "device": self.encoder.device, "device_name": device_name(self.encoder.device)}
         # Unique texts of the last task by source (encoded / cached / memo), for the run record.
         self.text_counts: dict[str, int] = {}
 

@@ -68,6 +68,8 @@ def run_record(spec: ModelSpec, retriever, task: RetrievalTask, timings: dict[st
     encode_seconds = timings.get("encode_corpus", 0.0)
     return {
         "model": spec.name, "description": spec.description, "fingerprint": retriever.fingerprint,
+        # The numerics the scores were computed in (bf16 autocast or fp32); BM25 has no model numerics.
+        "precision": spec.precision if spec.kind == "dense" else None,
         **{f"model_{k}": v for k, v in retriever.details.items()},
         "suite": task.suite, "dataset": task.dataset, "split": task.split, "setting": task.setting,
         "query_lang": task.query_lang, "doc_lang": task.doc_lang,

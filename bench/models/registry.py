@@ -23,6 +23,7 @@ class ModelSpec:
     run_id: str = ""  # results key; the name when empty
     backend: str = "torch"  # dense encoder numerics: torch (fp32 reference), int8, onnx (see eval/backends.py)
     search: str = "exact"  # dense top-k: exact (chunked matmul), faiss (IndexFlatIP), faiss-hnsw (approximate)
+    precision: str = "fp32"  # dense encoding numerics: fp32 (reference) or bf16 autocast (see bench/precision.py)
 
     @property
     def key(self) -> str:
@@ -73,6 +74,23 @@ def with_backend(spec: ModelSpec, backend: str) -> ModelSpec:
     return replace(spec, backend=backend, run_id=f"{spec.key}+{backend}")
 
 
+def with_precision(spec: ModelSpec, precision: str) -> ModelSpec:
+    """The same model encoded under `precision`; bf16 results are kept apart under `<key>+bf16`. BM25 has no
+    model numerics to change, so it stays as it is."""
+    from bench.precision import PRECISIONS, PrecisionError
+
+    if precision not in PRECISIONS:
+        raise PrecisionError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    if spec.kind != "dense" or precision == spec.precision:
+        return spec
+    if spec.precision != "fp32":
+        raise PrecisionError(f"{spec.key} already runs in {spec.precision}; cannot also run in {precision}")
+    if spec.backend != "torch":
+        raise PrecisionError(f"{spec.key} uses backend {spec.backend}, which has its own numerics; "
+                             f"--precision {precision} applies to the torch backend only")
+    return replace(spec, precision=precision, run_id=f"{spec.key}+{precision}")
+
+
 def with_search(spec: ModelSpec, method: str) -> ModelSpec:
     """The same model searched another way; approximate search (faiss-hnsw) is kept apart under `<key>+hnsw`."""
     if method not in SEARCH_METHODS:
@@ -105,10 +123,13 @@ def _checkpoint_spec(folder: Path) -> ModelSpec:
 
 def resolve_model(name: str) -> ModelSpec:
     """A registry name, a sentence-transformers folder, or a Hugging Face id (org/name); any of them may end
-    in `+<backend>` (me5-small+int8) to pick a non-fp32 encoder backend."""
-    base, plus, backend = name.rpartition("+")
-    if plus and backend in BACKENDS and base and not Path(name).expanduser().exists():
-        return with_backend(resolve_model(base), backend)
+    in `+<backend>` (me5-small+int8) to pick a non-fp32 encoder backend, or `+bf16` for bf16 encoding."""
+    base, plus, variant = name.rpartition("+")
+    if plus and base and not Path(name).expanduser().exists():
+        if variant in BACKENDS:
+            return with_backend(resolve_model(base), variant)
+        if variant == "bf16":
+            return with_precision(resolve_model(base), variant)
     if name in MODELS:
         return MODELS[name]
     folder = Path(name).expanduser()
@@ -120,5 +141,5 @@ def resolve_model(name: str) -> ModelSpec:
     if _looks_like_hub_id(name):
         return ModelSpec(name, "dense", f"Hugging Face model {name} (downloaded when online)",
                          locate=lambda: name, base_model=name)
-    raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODELS)} (optionally +int8 or +onnx); "
+    raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODELS)} (optionally +int8, +onnx or +bf16); "
                      "or give a model folder path or a Hugging Face id such as intfloat/multilingual-e5-small")
