@@ -174,3 +174,146 @@ def seed_spread(values) -> SeedSpread:
     if len(v) == 0:
         return SeedSpread(float("nan"), float("nan"), 0)
     return SeedSpread(float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v))
+
+
+# ----------------------------------------------------------------------------- strategies, not checkpoints
+#
+# A strategy is a distribution over checkpoints (one per training seed); a test set is a sample of questions.
+# The difference of two strategies' macro scores, T = mean_s macro(a_s) - mean_s macro(b_s), therefore varies
+# with both the seeds drawn and the questions drawn. `hierarchical_bootstrap` resamples both levels:
+# - seeds within each strategy, with replacement. With k seeds a with-replacement resample underestimates the
+#   variance of a seed mean by (k-1)/k (2/3 at three seeds), so each seed's deviation from its strategy's mean
+#   is first scaled by sqrt(k/(k-1)) (the usual small-sample adjustment of a bootstrap of a mean);
+# - questions (clusters, shared by both strategies: the comparison stays paired), with the macro weights.
+# The interval and p use the bootstrap's standard error with a t reference whose degrees of freedom come from
+# Welch-Satterthwaite over the three variance components (seed spread of a, of b, questions). A percentile
+# interval of a mean of three seeds is far too narrow (a t with 4 df has 2.78 where a normal has 1.96):
+# tests/test_stats_hierarchical.py checks that this interval covers a known difference about 95% of the time.
+# A side with one seed has no measurable seed spread: the result is then about checkpoints, and says so.
+
+
+@dataclass(frozen=True)
+class StrategyResult:
+    """mean over seeds of macro(a) - mean over seeds of macro(b), on the units both strategies have."""
+
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    se: float                      # standard deviation of the hierarchical bootstrap distribution
+    df: float                      # Welch-Satterthwaite degrees of freedom of the t reference
+    seed_values_a: tuple[float, ...]  # each seed's macro score on the common units
+    seed_values_b: tuple[float, ...]
+    welch_p: float                 # seed-level Welch t-test on those values; nan with fewer than 2 seeds a side
+    n_units: int
+    n_clusters: int
+    n_resamples: int
+
+    @property
+    def seeds_a(self) -> int:
+        return len(self.seed_values_a)
+
+    @property
+    def seeds_b(self) -> int:
+        return len(self.seed_values_b)
+
+
+def _seed_cluster_sums(values: np.ndarray, weights: np.ndarray, clusters) -> np.ndarray:
+    """(seeds, units) scores -> (seeds, clusters) sums of the weighted scores."""
+    return np.stack([cluster_sums(weights * row, clusters) for row in values])
+
+
+def _widened(sums: np.ndarray) -> np.ndarray:
+    """Seed deviations scaled by sqrt(k/(k-1)), so that resampling k seeds has the variance of a seed mean."""
+    k = len(sums)
+    if k < 2:
+        return sums
+    mean = sums.mean(axis=0)
+    return mean + np.sqrt(k / (k - 1)) * (sums - mean)
+
+
+def hierarchical_bootstrap(a, b, *, groups=None, clusters=None, n_resamples: int = N_RESAMPLES,
+                           seed: int = 0) -> np.ndarray:
+    """T* for (seeds, units) score matrices a and b paired on their units: seeds resampled within each side,
+    clusters of units resampled once for both sides."""
+    a, b = _seed_matrix(a), _seed_matrix(b)
+    weights = macro_weights(groups, a.shape[1])
+    ca, cb = _widened(_seed_cluster_sums(a, weights, clusters)), _widened(_seed_cluster_sums(b, weights, clusters))
+    n_clusters = ca.shape[1]
+    rng = np.random.default_rng(seed)
+    out = []
+    for size in _chunks(n_resamples, n_clusters + len(ca) + len(cb)):
+        counts = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=size)  # (size, C)
+        seeds_a = rng.multinomial(len(ca), np.full(len(ca), 1.0 / len(ca)), size=size) / len(ca)
+        seeds_b = rng.multinomial(len(cb), np.full(len(cb), 1.0 / len(cb)), size=size) / len(cb)
+        # sum_c n_c * (mean over drawn seeds of a's cluster sums - the same for b)
+        out.append(np.einsum("rs,sr->r", seeds_a, ca @ counts.T) - np.einsum("rs,sr->r", seeds_b, cb @ counts.T))
+    return np.concatenate(out)
+
+
+def _seed_matrix(values) -> np.ndarray:
+    m = np.asarray(values, dtype=float)
+    m = m[None, :] if m.ndim == 1 else m
+    if m.ndim != 2 or m.shape[1] == 0:
+        raise ValueError(f"scores must be a (seeds, units) matrix with at least one unit, got shape {m.shape}")
+    if np.isnan(m).any():
+        raise ValueError("scores hold nan: compare only units every seed has")
+    return m
+
+
+def strategy_test(a, b, *, groups=None, clusters=None, n_resamples: int = N_RESAMPLES, seed: int = 0,
+                  confidence: float = CONFIDENCE) -> StrategyResult:
+    """The strategy-level comparison of (seeds, units) matrices a and b: difference, interval, p, and the seeds'
+    own values with a Welch test beside them."""
+    from scipy import stats as scipy_stats
+
+    a, b = _seed_matrix(a), _seed_matrix(b)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"a and b must share their units, got {a.shape[1]} and {b.shape[1]}")
+    weights = macro_weights(groups, a.shape[1])
+    seeds_a, seeds_b = a @ weights, b @ weights
+    difference = float(seeds_a.mean() - seeds_b.mean())
+    boot = hierarchical_bootstrap(a, b, groups=groups, clusters=clusters, n_resamples=n_resamples, seed=seed)
+    se = float(boot.std(ddof=1))
+    df = satterthwaite_df(seeds_a, seeds_b, cluster_sums(weights * (a.mean(axis=0) - b.mean(axis=0)), clusters))
+    if se > 1e-12:  # below float noise: the scores are identical everywhere
+        half = float(scipy_stats.t.ppf(0.5 + confidence / 2, df)) * se
+        p = float(2 * scipy_stats.t.sf(abs(difference) / se, df))
+    else:
+        half, p = 0.0, 1.0 if difference == 0 else 0.0
+    welch = float("nan")
+    if min(len(a), len(b)) > 1 and np.ptp(np.concatenate([seeds_a, seeds_b])) > 0:
+        welch = scipy_stats.ttest_ind(seeds_a, seeds_b, equal_var=False).pvalue
+    n_clusters = a.shape[1] if clusters is None else len(np.unique(np.asarray(clusters)))
+    return StrategyResult(difference, difference - half, difference + half, p, se, df, tuple(map(float, seeds_a)),
+                          tuple(map(float, seeds_b)), float(welch), a.shape[1], n_clusters, n_resamples)
+
+
+def satterthwaite_df(seeds_a: np.ndarray, seeds_b: np.ndarray, cluster_differences: np.ndarray) -> float:
+    """Degrees of freedom of var = s_a^2/k_a + s_b^2/k_b + (question variance of the sum over clusters): each
+    component weighted by its own degrees of freedom (k - 1 seeds, C - 1 clusters). A side with one seed has no
+    seed component."""
+    components = []
+    for seeds in (seeds_a, seeds_b):
+        if len(seeds) > 1:
+            components.append((np.var(seeds, ddof=1) / len(seeds), len(seeds) - 1))
+    c = len(cluster_differences)
+    if c > 1:
+        components.append((c * np.var(cluster_differences, ddof=1), c - 1))
+    total = sum(v for v, _ in components)
+    denominator = sum(v * v / dof for v, dof in components)
+    return float(total * total / denominator) if denominator > 0 else float("inf")
+
+
+def benjamini_hochberg(p_values) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (step-up, monotone, capped at 1); nan entries stay nan."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full_like(p, np.nan)
+    present = np.flatnonzero(~np.isnan(p))
+    m = len(present)
+    if m == 0:
+        return adjusted
+    order = present[np.argsort(p[present], kind="stable")]
+    scaled = p[order] * m / np.arange(1, m + 1)
+    adjusted[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    return adjusted
