@@ -451,8 +451,14 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the offline defaults: no hub look-ups
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    from bench import interrupts
+
     try:
-        return args.func(args)
+        with interrupts.handled(argv):
+            return args.func(args)
+    except interrupts.Interrupted as e:
+        print(f"\n{interrupts.message(e.signum, argv)}", file=sys.stderr)
+        return e.status
     except (DataError, ValueError, OSError) as e:
         # OSError: a model that cannot be loaded (a Hugging Face id offline, a mistyped path).
         print(f"error: {e}", file=sys.stderr)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,31 +15,14 @@ from bench import __version__
 from bench.data.task import RetrievalTask
 from bench.models.registry import ModelSpec
 from bench.paths import PROJECT_ROOT, results_root
+from bench.safety import atomic_write, check_name, remove_stale_temps
+
+__all__ = ["ResultStore", "atomic_write", "safe_name", "git_sha", "tidy_rows", "per_query_frame", "TIDY_COLUMNS"]
 
 TIDY_COLUMNS = [
     "experiment", "run_id", "model", "base_model", "trainer", "alpha", "seed", "suite", "dataset", "split",
     "setting", "query_lang", "doc_lang", "metric", "value", "n_queries", "bench_version", "git_sha", "created_at",
 ]
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temp file in the same folder, then rename: readers never see a torn file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files; results are shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def git_sha() -> str:
@@ -60,15 +41,16 @@ def git_sha() -> str:
 
 
 def safe_name(name: str) -> str:
-    return name.replace("/", "__").replace(os.sep, "__")
+    """A run id as a folder name: a Hugging Face id's '/' becomes '__'; '.', '..' and empty names are refused."""
+    return check_name(str(name).replace("/", "__").replace("\\", "__"), "run id")
 
 
 class ResultStore:
     """results/<experiment>/<run_id>/<task key>.{csv,per_query.parquet,record.json}"""
 
     def __init__(self, experiment: str, root: Path | None = None):
-        self.experiment = experiment
-        self.folder = Path(root or results_root()) / safe_name(experiment)
+        self.experiment = check_name(experiment, "experiment name")
+        self.folder = Path(root or results_root()) / experiment
 
     def _stem(self, run_id: str, task: RetrievalTask) -> Path:
         return self.folder / safe_name(run_id) / task.key
@@ -83,6 +65,7 @@ class ResultStore:
     def write(self, run_id: str, task: RetrievalTask, rows: pd.DataFrame, per_query: pd.DataFrame,
               record: dict) -> None:
         stem = self._stem(run_id, task)
+        remove_stale_temps(stem.parent)  # left by writers killed mid-write
         atomic_write(stem.with_name(stem.name + ".per_query.parquet"), lambda p: per_query.to_parquet(p, index=False))
         atomic_write(stem.with_name(stem.name + ".record.json"),
                      lambda p: p.write_text(json.dumps(record, indent=2, sort_keys=True, default=str)))

@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 import pandas as pd
 
+from bench import interrupts
 from bench.data.task import RetrievalTask
 from bench.eval.metrics import mean_scores, per_query_scores
 from bench.eval.ranking import full_ranking_per_query
@@ -104,6 +105,7 @@ def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: s
             log(f"{spec.key}: {len(tasks) - len(todo)} task(s) already done in {store.folder} (--force to redo)")
         if not todo:
             continue
+        interrupts.expect(len(todo), store.folder)
         start = time.perf_counter()
         retriever = load_retriever(spec, batch_size=batch_size, cache=cache, device=device)
         load_seconds = time.perf_counter() - start
@@ -115,6 +117,7 @@ def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: s
             rows = tidy_rows(experiment, spec, spec.key, task, scores, len(per_query), sha)
             record = run_record(spec, retriever, task, timings, len(per_query))
             store.write(spec.key, task, rows, per_query_frame(spec.key, task, per_query), record)
+            interrupts.finished()
     return store.load_pairs([spec.key for spec in specs], tasks)
 
 

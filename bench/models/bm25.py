@@ -79,6 +79,7 @@ from scipy import sparse
 from tqdm.auto import tqdm
 
 from bench.machine import usable_cores
+from bench.safety import remove_stale_temps, temp_prefix
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +166,11 @@ def start_jvm(heap: str = "4g") -> None:
     if not jnius_config.vm_running:
         os.environ["JAVA_HOME"] = java_home()
         # Drop what an earlier pyserini.setup.configure_classpath may have queued (the vector module).
-        kept = [o for o in jnius_config.get_options() if "jdk.incubator.vector" not in o and not o.startswith("-Xmx")]
-        jnius_config.set_options(*kept, f"-Xmx{heap}")
+        kept = [o for o in jnius_config.get_options()
+                if "jdk.incubator.vector" not in o and not o.startswith("-Xmx") and o != "-Xrs"]
+        # -Xrs: the JVM leaves SIGINT and SIGTERM to Python. Its own handlers start a JVM shutdown that waits
+        # on the Python thread inside a JNI call, so Ctrl-C hung every BM25 run (bench/interrupts.py).
+        jnius_config.set_options(*kept, f"-Xmx{heap}", "-Xrs")
         jnius_config.set_classpath(anserini_jar())
     try:
         import jnius
@@ -618,24 +622,6 @@ def index_collection(collection: Path, index: Path, language: str, threads: int,
     autoclass("io.anserini.index.IndexCollection").main(args)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_abandoned_builds(folder: Path) -> None:
-    """Temporary build folders left by killed processes (named .<key>.pid<N>.<random>)."""
-    for path in folder.glob(".*.pid*"):
-        match = re.search(r"\.pid(\d+)\.", path.name)
-        if match and path.is_dir() and not _pid_alive(int(match.group(1))):
-            shutil.rmtree(path, ignore_errors=True)
-
-
 # ---------------------------------------------------------------- the public class
 
 
@@ -818,9 +804,9 @@ class BM25:
     def _build(self, corpus: Corpus, folder: Path) -> None:
         start_jvm()
         self.cache.mkdir(parents=True, exist_ok=True)
-        remove_abandoned_builds(self.cache)
+        remove_stale_temps(self.cache)  # builds of killed processes
         started = time.perf_counter()
-        building = Path(tempfile.mkdtemp(prefix=f".{folder.name}.pid{os.getpid()}.", dir=self.cache))
+        building = Path(tempfile.mkdtemp(prefix=temp_prefix(folder.name), dir=self.cache))
         try:
             tokens = self._index_tokens()
             expected = write_collection(corpus, building / "collection", self.threads, tokens)

@@ -1,0 +1,133 @@
+"""Ctrl-C and SIGTERM end every command within seconds, with status 130 / 143 and one line saying what was
+finished and how to resume.
+
+Two paths. Normally the signal raises `Interrupted` in the main thread at its next Python bytecode, the
+command unwinds (finally blocks, temp files removed) and `bench.cli.main` prints the line. But a main thread
+inside one long native call (a JVM call through pyjnius, a big matrix product) runs no Python until the call
+returns. The C-level handler still writes the signal number to a wakeup pipe, so a watchdog thread sees it;
+if the command has not ended `GRACE` seconds later, the watchdog prints the line and ends the process. Files
+are only ever published by rename (bench.safety.atomic_write), so cutting a write short loses the write in
+flight and nothing else; its temp file is swept by bench.safety.remove_stale_temps on a later run.
+
+The JVM must not take these signals itself: by default it installs its own SIGINT/SIGTERM handlers, whose
+shutdown waits on the Python thread sitting in a JNI call (the hang of issue 13). bench.models.bm25 starts it
+with -Xrs, leaving the signals to Python.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GRACE = 4.0  # seconds the main thread gets to unwind before the watchdog ends the process
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread by SIGINT or SIGTERM; a KeyboardInterrupt so `except Exception` never eats it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def status(self) -> int:
+        return 128 + self.signum
+
+
+@dataclass
+class Progress:
+    """What the running command has finished, for the closing line."""
+
+    done: int = 0
+    total: int = 0
+    unit: str = "(model, task) results"
+    where: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        parts = []
+        if self.total:
+            parts.append(f"{self.done} of {self.total} {self.unit} finished this run" +
+                         (f" and kept in {self.where}" if self.where else ""))
+        parts += self.notes
+        return "; ".join(parts) or "nothing was finished this run"
+
+
+progress = Progress()
+
+
+def expect(total: int, where: Path | None = None, unit: str = "(model, task) results") -> None:
+    """Announce `total` more units of work (called before a batch of tasks starts)."""
+    progress.total += total
+    progress.unit = unit
+    if where is not None:
+        progress.where = where
+
+
+def finished(count: int = 1) -> None:
+    progress.done += count
+
+
+def message(signum: int, argv: list[str] | None = None) -> str:
+    command = " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    return (f"interrupted ({signal.Signals(signum).name}): {progress.line()}; "
+            f"to resume, run `python -m bench {command}` again (finished work is kept and skipped)")
+
+
+@contextmanager
+def handled(argv: list[str] | None = None) -> Iterator[None]:
+    """SIGINT and SIGTERM raise Interrupted inside the block, with the watchdog behind them.
+    Outside the main thread (a test runner's worker) signals cannot be handled: the block runs as is."""
+    global progress
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    progress = Progress()
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    ended = threading.Event()
+
+    def raise_interrupted(signum: int, frame) -> None:
+        # A second signal during unwinding changes nothing: the first one's exit is under way.
+        for s in SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    def watchdog() -> None:
+        while True:
+            try:
+                data = os.read(read_fd, 16)
+            except OSError:
+                return
+            if not data or ended.is_set():
+                return
+            signums = [b for b in data if b in SIGNALS]
+            if signums and not ended.wait(GRACE):
+                sys.stderr.write(message(signums[0], argv) + " (stopped inside a native call)\n")
+                sys.stderr.flush()
+                os._exit(128 + signums[0])
+
+    previous = {s: signal.getsignal(s) for s in SIGNALS}
+    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    for s in SIGNALS:
+        signal.signal(s, raise_interrupted)
+    thread = threading.Thread(target=watchdog, name="bench-interrupt-watchdog", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        ended.set()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        signal.set_wakeup_fd(previous_fd)
+        os.close(write_fd)  # the watchdog's read returns b"" and it ends
+        thread.join(timeout=1)
+        os.close(read_fd)
