@@ -70,3 +70,22 @@ def autocast(precision: str, device: str | None = "cpu"):
     import torch
 
     return torch.autocast(device_type=_device_type(device), dtype=torch.bfloat16)
+
+
+def cast_linear_weights(model, precision: str) -> int:
+    """For inference under autocast: store every nn.Linear's weight and bias in `precision` once. Autocast would
+    cast them from fp32 on every call (a copy per layer and batch, about a fifth of bf16 encoding time here);
+    the cast is the same round-to-nearest-even either way, so the vectors are bitwise those of plain autocast
+    (tests check). Never for training: the optimiser keeps fp32 master weights. Returns the layers cast."""
+    if precision == "fp32":
+        return 0
+    import torch
+
+    dtype, cast = torch.bfloat16, 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.weight.data = module.weight.data.to(dtype)
+            if module.bias is not None:
+                module.bias.data = module.bias.data.to(dtype)
+            cast += 1
+    return cast

@@ -110,3 +110,25 @@ def test_precision_is_recorded_and_results_kept_apart(data_env, tiny_model_dir):
     record = json.loads(bf16_record.read_text())
     assert record["precision"] == record["model_precision"] == "bf16"
     assert record["embedding_cache"].endswith("-bf16")
+
+
+@needs_bf16
+def test_linear_weights_cast_once_give_bitwise_the_vectors_of_plain_autocast(tiny_model_dir):
+    import torch
+
+    from bench.precision import autocast
+
+    encoder = DenseEncoder(with_precision(resolve_model(str(tiny_model_dir)), "bf16"), cache=False, device="cpu")
+    transformer = encoder.model[0]
+    assert {m.weight.dtype for m in transformer.modules() if isinstance(m, torch.nn.Linear)} == {torch.bfloat16}
+    ours = encoder.embed(TEXTS, "document")
+    from sentence_transformers import SentenceTransformer
+
+    plain = SentenceTransformer(str(tiny_model_dir), device="cpu")  # fp32 weights, cast by autocast per call
+    with torch.inference_mode(), autocast("bf16", "cpu"):
+        features = plain.preprocess(TEXTS)
+        tokens = plain[0](features)["token_embeddings"]
+    mask = features["attention_mask"].unsqueeze(-1).float()
+    pooled = (tokens.float() * mask).sum(1) / mask.sum(1)
+    reference = torch.nn.functional.normalize(pooled, dim=1).numpy()
+    np.testing.assert_array_equal(ours, reference)

@@ -28,7 +28,7 @@ from bench.eval.backends import OnnxTransformer, check_backend, quantize_int8
 from bench.eval.cache import EmbeddingCache, cache_key
 from bench.machine import cpu_model, usable_cores
 from bench.models.registry import ModelSpec
-from bench.precision import autocast, check_precision
+from bench.precision import autocast, cast_linear_weights, check_precision
 
 
 def document_text(doc: dict[str, str]) -> str:
@@ -139,6 +139,8 @@ class DenseEncoder:
         if spec.max_seq_length:
             self.model.max_seq_length = spec.max_seq_length
         self.model.eval()
+        if self.backend == "torch" and not routes_by_task(self.model):
+            cast_linear_weights(self.model[0], self.precision)  # numerically a no-op under autocast; saves copies
         self.batch_size = batch_size
         self.fingerprint = (folder_fingerprint(Path(self.location)) if Path(self.location).is_dir()
                             else f"hf:{self.location}")
