@@ -12,10 +12,12 @@ import pandas as pd
 from bench.paths import PROJECT_ROOT
 from bench.results import safe_name
 from bench.report import stats
-from bench.report.claims import Verdict, verdicts
-from bench.report.compare import ALPHA, MIN_EFFECT, group_scores
+from bench.report.claims import verdicts
+from bench.report.compare import ALPHA, MIN_EFFECT, MIN_SEEDS, group_scores
 from bench.report.data import BEIR, LAREQA, ReportData, load_report_data
+from bench.report.lengths import length_lines, length_summary
 from bench.report.plots import all_plots
+from bench.report.verdict import SENSITIVITY_ALPHAS, SENSITIVITY_EFFECTS, Verdict, sensitivity
 from bench.report.tables import DATASET_NAMES, SETTINGS, Table, all_tables, to_markdown, write_table
 
 HELD_OUT = {"mlqa-r": "xquad-r", "xquad-r": "mlqa-r"}
@@ -25,7 +27,9 @@ README_TABLES = ("table1_map", "table2_rank_distance", "table_beir")
 
 def build_report(name: str, out: Path | None = None, n_resamples: int = stats.N_RESAMPLES, seed: int = 0,
                  log=print) -> Path:
-    out = Path(out) if out else PROJECT_ROOT / "reports" / name
+    from bench.preflight import report_folder
+
+    out = report_folder(name, out)  # never the project root, whatever the name
     data = load_report_data(name)
     log(f"report {name}: {data.scores['run_id'].nunique()} runs, {len(data.scores)} scores, "
         f"{len(data.per_query)} per-query scores")
@@ -33,13 +37,13 @@ def build_report(name: str, out: Path | None = None, n_resamples: int = stats.N_
     for table in tables:
         write_table(table, out / "tables")
     log(f"  {len(tables)} tables")
-    plots = all_plots(data, out / "plots", n_resamples, seed)
-    log(f"  {len(plots)} plots")
     results = verdicts(data, n_resamples, seed)
+    plots, plot_notes = all_plots(data, out / "plots", results, n_resamples, seed)
+    log(f"  {len(plots)} plots")
     log("  verdicts: " + ", ".join(f"{v.id} {v.verdict}" for v in results))
     comparisons_frame(results, data).to_csv(out / "comparisons.csv", index=False, float_format="%.6g")
     (out / "claims.md").write_text(claims_markdown(results, data))
-    (out / "README.md").write_text(readme(data, results, tables, plots, out, n_resamples, seed))
+    (out / "README.md").write_text(readme(data, results, tables, plots, out, n_resamples, seed, plot_notes))
     log(f"  wrote {out}")
     return out
 
@@ -49,21 +53,45 @@ def build_report(name: str, out: Path | None = None, n_resamples: int = stats.N_
 
 def claims_markdown(results: list[Verdict], data: ReportData) -> str:
     lines = [f"# Claims checked against `results/{data.name}`", "",
-             "Each claim of the source report (a synthesis of arXiv:2408.10536) with our verdict, what it rests on, "
-             "and the source report's own verdict beside it. Verdicts are computed from the results, the training "
-             "manifests and the paper's reported numbers every time the report is built.", "",
-             *glance_table(results), ""]
+             "Each claim of the source report (a synthesis of arXiv:2408.10536) with our verdict, the condition that "
+             "decided it, what it rests on, and the source report's own verdict beside it. Verdicts are computed "
+             "from the results, the training manifests and the paper's reported numbers every time the report is "
+             "built.", "", *glance_table([v for v in results if v.id != "BEIR"]), "",
+             "## Sensitivity of the verdicts", "", *sensitivity_section(results), ""]
     for v in results:
-        title = "Research question" if v.id == "RQ" else v.id
-        lines += [f"## {title}: {v.claim}", "",
-                  f"**Ours: {v.verdict}.** {_sentence(v.reason)}", ""]
-        if v.id != "RQ":
-            lines += [f"Source report: {v.source_verdict or '–'} (confidence {v.source_confidence or '–'}).", ""]
+        title = "Research question" if v.id == "RQ" else "BEIR against the untrained base" if v.id == "BEIR" \
+            else v.id
+        lines += [f"## {title}: {v.claim}", "", f"**Ours: {v.verdict}.** {_sentence(v.reason)}", ""]
+        if v.replication:
+            lines += [f"- This replication: {_sentence(v.replication)}",
+                      f"- About the paper (not checkable here): {_sentence(v.about_paper)}", ""]
+        if v.source_verdict:
+            lines += [f"Source report: {v.source_verdict} (confidence {v.source_confidence or '–'}).", ""]
         if v.test:
             lines += [f"Test: {_sentence(v.test)}", ""]
         if v.evidence:
             lines += [*v.evidence, ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def sensitivity_section(results: list[Verdict]) -> list[str]:
+    """The families, the sensitivity table and what flips."""
+    table, flips = sensitivity(results)
+    families = [f"- {v.family}" for v in results if v.family]
+    counted = {(c.a, c.b, c.dataset, c.setting, c.metric, c.scope) for v in results for c in v.comparisons
+               if c.counts}
+    lines = [f"Multiple-comparison families: Holm within each claim (and the research question), over the "
+             f"comparisons with at least {MIN_SEEDS} seeds a side:", "", *families, "",
+             f"As a check, Holm over all {len(counted)} distinct comparisons of the report at once (the last column "
+             f"below; `p_report` in comparisons.csv). Each empirical verdict at effect thresholds "
+             f"{', '.join(f'{e:g}' for e in SENSITIVITY_EFFECTS)} (a relative threshold scaled alike: rank "
+             f"distance) and alpha {', '.join(f'{a:g}' for a in SENSITIVITY_ALPHAS)}; the default is effect "
+             f"{MIN_EFFECT:g}, alpha {ALPHA:g}; ⚑ marks a verdict that differs from the default.", ""]
+    if len(table) > 2:
+        lines += [*table, ""]
+    lines.append(f"Verdicts that flip: {'; '.join(flips)}." if flips else
+                 "No verdict flips anywhere on the grid or under the report-wide correction.")
+    return lines
 
 
 def _sentence(text: str) -> str:
@@ -85,11 +113,15 @@ def comparisons_frame(results: list[Verdict], data: ReportData) -> pd.DataFrame:
     for v in results:
         for c in v.comparisons:
             rows.append({"claim": v.id, "a": data.label(c.a), "b": data.label(c.b), "dataset": c.dataset,
-                         "setting": c.setting, "metric": c.metric, "a_score": c.a_score, "b_score": c.b_score,
-                         "difference": c.difference, "ci_low": c.ci_low, "ci_high": c.ci_high, "p": c.p,
-                         "p_holm": c.p_holm, "threshold": c.threshold, "favours_a": c.favours, "units": c.n_units,
-                         "questions": c.n_clusters, "seeds_a": c.seeds_a, "seeds_b": c.seeds_b,
-                         "sd_a": c.sd_a, "sd_b": c.sd_b,
+                         "setting": c.setting, "scope": c.scope, "metric": c.metric, "a_score": c.a_score,
+                         "b_score": c.b_score, "difference": c.difference, "ci_low": c.ci_low, "ci_high": c.ci_high,
+                         "se": c.se, "df": c.df, "p": c.p, "p_holm": c.p_holm, "p_report": c.p_report,
+                         "welch_p": c.welch_p, "threshold": c.threshold, "condition": c.condition(),
+                         "favours_a": c.favours, "counts": c.counts, "units": c.n_units, "questions": c.n_clusters,
+                         "seeds_a": "fixed" if c.fixed_a else c.seeds_a,
+                         "seeds_b": "fixed" if c.fixed_b else c.seeds_b,
+                         "seed_values_a": " ".join(f"{x:.6g}" for x in c.seed_values_a),
+                         "seed_values_b": " ".join(f"{x:.6g}" for x in c.seed_values_b),
                          "coverage": c.coverage})
     return pd.DataFrame(rows)
 
@@ -98,7 +130,7 @@ def comparisons_frame(results: list[Verdict], data: ReportData) -> pd.DataFrame:
 
 
 def readme(data: ReportData, results: list[Verdict], tables: list[Table], plots: list[Path], out: Path,
-           n_resamples: int, seed: int) -> str:
+           n_resamples: int, seed: int, plot_notes: list[str] = ()) -> str:
     rq = results[0]
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     shas = ", ".join(sorted(set(data.scores["git_sha"].astype(str)))) if len(data.scores) else "–"
@@ -109,9 +141,15 @@ def readme(data: ReportData, results: list[Verdict], tables: list[Table], plots:
              f"*{rq.claim}*", "", f"**{_sentence(rq.verdict)}** {_sentence(rq.reason)}", ""]
     lines += [*rq.evidence, ""] if rq.evidence else []
     lines += [f"Test: {_sentence(rq.test)}" if rq.test else "", "",
-              "## Claims at a glance", "", *glance_table(results[1:]), "",
-              "Details, the numbers behind each verdict and the tests: [claims.md](claims.md); every paired test: "
-              "[comparisons.csv](comparisons.csv).", ""]
+              "## Claims at a glance", "", *glance_table([v for v in results[1:] if v.id != "BEIR"]), "",
+              "Details, the numbers behind each verdict and the tests: [claims.md](claims.md); every comparison: "
+              "[comparisons.csv](comparisons.csv).", "",
+              "## Sensitivity of the verdicts", "", *sensitivity_section(results), ""]
+    beir = next((v for v in results if v.id == "BEIR"), None)
+    if beir is not None:
+        lines += ["## BEIR: fine-tuned against the untrained base at the same length", "",
+                  f"**{_sentence(beir.verdict)}** {_sentence(beir.reason)}", "", *beir.evidence, ""]
+    lines += ["## Evaluation lengths and precision", "", *length_lines(data), ""]
     lines += ["## Tables", ""]
     by_name = {t.name: t for t in tables}
     for name in README_TABLES:
@@ -126,8 +164,8 @@ def readme(data: ReportData, results: list[Verdict], tables: list[Table], plots:
     if shown:
         lines += [f"LaTeX (booktabs) of the tables above: {', '.join(f'[{n}.tex](tables/{n}.tex)' for n in shown)}.",
                   ""]
-    if plots:
-        lines += ["## Plots", ""]
+    if plots or plot_notes:
+        lines += ["## Plots", "", *[f"- {_sentence(n)}" for n in plot_notes], ""]
         for path in plots:
             rel = path.relative_to(out)
             lines += [f"![{path.stem}]({rel.as_posix()})", ""]
@@ -148,18 +186,21 @@ def method_notes(n_resamples: int, seed: int) -> list[str]:
         "- A setting's score is the macro average the paper reports: mean over languages (mono, multi) or ordered "
         "language pairs (cross) of the mean over queries. Several seeds: the mean over seeds, ± the sample "
         "standard deviation.",
-        f"- Paired tests over queries: a two-sided sign-flip randomisation test (p) and a percentile bootstrap "
-        f"(95% interval), {n_resamples:,} resamples, seed {seed}. Units are (language pair, question) with the macro "
-        "weights 1/(groups × queries in the group); they are resampled by question, because one question appears in "
-        "every language pair (treating the pairs as independent would understate the variance). A group's "
-        "per-query score is its mean over the seeds that scored the query.",
-        f"- Holm's step-down correction within each family (one claim, or the research question). A comparison "
-        f"counts when the Holm-adjusted p < {ALPHA} and the difference is at least {MIN_EFFECT} (scores in [0, 1]) "
-        "or 1% of the reference's value (rank distance; 10% for C10's 'substantially').",
-        "- One seed per trainer compares checkpoints, not strategies: the seed-to-seed spread is only measured "
-        "where a trainer has several seeds.",
-        f"- p = {1 / (n_resamples + 1):.2g} is the smallest p-value {n_resamples:,} random sign patterns can give "
-        "(exact enumeration is used when there are few questions).",
+        f"- Strategies, not checkpoints, are compared: a hierarchical bootstrap ({n_resamples:,} resamples, seed "
+        f"{seed}) resamples the seeds within each strategy and the questions of the test set (clustered by question "
+        "across languages, macro weights 1/(groups × queries in the group)). The 95% interval and p use its "
+        "standard error with a t reference (Welch-Satterthwaite degrees of freedom over the seed and question "
+        "components; a t, not a normal, because three seeds say little about their own spread). Each seed's score "
+        "and a seed-level Welch p stand beside it.",
+        f"- A comparison counts toward a verdict only with at least {MIN_SEEDS} seeds a side (an untrained model "
+        "is one fixed model and counts as it is); comparisons of fewer seeds are shown, marked 'not counted', and "
+        "left out of the Holm families.",
+        f"- Holm's step-down correction within each family (one claim, or the research question); a report-wide "
+        f"Holm as a check. A comparison is decided when the Holm-adjusted p < {ALPHA} and the difference is at "
+        f"least {MIN_EFFECT} (scores in [0, 1]) or 1% of the reference's value (rank distance; 10% for C10's "
+        "'substantially'); every verdict names the condition that decided it.",
+        "- Two models scored at different evaluation lengths or precisions on a dataset (run records) are not "
+        "compared.",
     ]
 
 
@@ -180,7 +221,7 @@ def differences(data: ReportData) -> list[str]:
     train_data = ", ".join(f"{d} (scored on {HELD_OUT.get(d, '?')} and BEIR)"
                            for d in sorted(set(trained["train_data"])))
     evaluated = [d for d in [*LAREQA, *BEIR, "miracl"] if d in set(data.scores["dataset"])]
-    cuts = _length_cuts(data)
+    cuts = length_summary(data)
     strategies = ", ".join(sorted(set(trained["trainer"]))) or "none trained"
     if "mtl" in set(trained["trainer"]):
         strategies += " (mtl is our added baseline)"
@@ -198,7 +239,7 @@ def differences(data: ReportData) -> list[str]:
         ("Seeds per strategy", "not stated", ", ".join(f"{r.label}: {len(r.seeds)}" for r in trained.itertuples())
          or "–"),
         ("Evaluation sets", "XQuAD-R, MLQA-R, MIRACL", ", ".join(DATASET_NAMES.get(d, d) for d in evaluated) or "none"),
-        ("Evaluation sequence length", "the model's own", cuts),
+        ("Evaluation sequence length (run records)", "the model's own", cuts),
     ]
     evaluation = definition.get("evaluation") or {}
     lareqa_langs = (evaluation.get("lareqa") or {}).get("langs")
@@ -256,23 +297,6 @@ def _relative(path: Path) -> str:
         return str(path.relative_to(PROJECT_ROOT))
     except ValueError:
         return str(path)
-
-
-def _length_cuts(data: ReportData) -> str:
-    """Per dataset, the evaluation truncation recorded in the run ids (`-L<N>`)."""
-    s = data.scores
-    if s.empty:
-        return "–"
-    parts = []
-    reported = s[s["dataset"].isin([*LAREQA, *BEIR, "miracl"])]
-    for dataset, cut in reported.groupby("dataset")["length_cut"]:
-        cuts = sorted({int(c) for c in cut.dropna()})
-        dense_uncut = cut.isna() & (reported.loc[cut.index, "model"] != "bm25")
-        text = ", ".join(f"{c} tokens" for c in cuts)
-        if cuts and dense_uncut.any():
-            text += " (some models uncut)"
-        parts.append(f"{DATASET_NAMES.get(dataset, dataset)}: {text or 'the model limit (no cut)'}")
-    return "; ".join(parts)
 
 
 # ------------------------------------------------------------------------------------- missing cells

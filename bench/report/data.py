@@ -2,7 +2,11 @@
 per-query scores, the training manifests, the experiment definition and the paper's reported numbers.
 
 Models are gathered into groups: a trained group is one (base model, trainer, alpha, training data) over its
-seeds; an untrained model (a reference such as BM25 or the base encoder) is a group of its own."""
+seeds; an untrained model (a reference such as BM25 or the base encoder) is a group of its own.
+
+The evaluation length and precision of every score are read from its run record (`model_max_seq_length`,
+`precision`; a record without `precision` predates bf16 and is fp32), never from run ids. A run id's `-L<N>` or
+`+<variant>` suffix only keeps such a run apart as a model of its own."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from bench.results import ResultStore
+from bench.results import ResultStore, safe_name
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
 REPORTED_CSV = REFERENCE_DIR / "elmahdy2024_reported.csv"
@@ -76,7 +80,7 @@ def load_report_data(name: str, root: Path | None = None, models_root: Path | No
         siblings = sorted(p.name for p in store.folder.parent.glob("*") if p.is_dir())
         raise ValueError(f"no results at {store.folder}; experiments there: {', '.join(siblings) or 'none'}")
     notes: list[str] = []
-    scores = kept_runs(store.load(), notes)
+    scores = with_records(store.folder, kept_runs(store.load(), notes))
     manifests, sources = training_manifests(store.folder, scores, models_root, notes)
     scores = with_groups(scores, manifests)
     definition, definition_path = experiment_definition(name, store.folder)
@@ -97,13 +101,14 @@ def kept_runs(tidy: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     An encoder or search variant that changes the numerics (`<key>+int8`, `+onnx`, `+hnsw`) is a model of its
     own, `<model>+<variant>`, reported beside the fp32 exact one; `checkpoint` keeps the plain name."""
     if tidy.empty:
-        return tidy.assign(length_cut=pd.Series(dtype=float), variant=pd.Series(dtype=str),
-                           checkpoint=pd.Series(dtype=str))
+        return tidy.assign(variant=pd.Series(dtype=str), checkpoint=pd.Series(dtype=str))
     tidy = tidy.copy()
-    tidy["length_cut"] = tidy["run_id"].map(length_cut)
+    cut = tidy["run_id"].map(length_cut)
     tidy["variant"] = tidy["run_id"].map(lambda r: "+".join(_VARIANT.findall(str(r))))
+    tidy["variant"] = np.where(cut.notna(), "L" + cut.fillna(0).astype(int).astype(str), "") + \
+        np.where((cut.notna()) & (tidy["variant"] != ""), "+", "") + tidy["variant"]
     tidy["checkpoint"] = tidy["model"].astype(str)
-    tidy["model"] = tidy["checkpoint"] + np.where(tidy["variant"] != "", "+" + tidy["variant"], "")
+    tidy["model"] = tidy["checkpoint"] + [_suffix(v) for v in tidy["variant"]]
     key = ["model", "split", *TASK_KEY, "metric"]
     newest = tidy.sort_values("created_at").drop_duplicates(key, keep="last")
     dropped = sorted(set(tidy["run_id"]) - set(newest["run_id"]))
@@ -116,9 +121,46 @@ def kept_runs(tidy: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
 
 
 def length_cut(run_id: str) -> float:
-    """The evaluation sequence-length cut recorded in a run id (`<key>-L<N>`), else nan."""
+    """The `-L<N>` of a run id (`<key>-L<N>`), else nan: it names a run apart, the length itself is read from
+    the run record."""
     match = _LENGTH_CUT.search(str(run_id))
     return float(match.group(1)) if match else np.nan
+
+
+def _suffix(variant: str) -> str:
+    """'L128+int8' -> '-L128+int8', 'int8' -> '+int8'."""
+    if not variant:
+        return ""
+    return f"-{variant}" if variant.startswith("L") and variant[1:2].isdigit() else f"+{variant}"
+
+
+RECORD_KEY = ["run_id", *TASK_KEY]
+
+
+def with_records(folder: Path, scores: pd.DataFrame) -> pd.DataFrame:
+    """Each score with the evaluation length and precision its run record states: `eval_length` (tokens; nan
+    for BM25, which reads whole texts, or without a record) and `precision` ("fp32" when a dense model's record
+    predates the key, "" for BM25, "not recorded" without a record)."""
+    rows = []
+    for run in sorted(set(scores["run_id"].astype(str))) if len(scores) else []:
+        for path in (folder / safe_name(run)).glob("*.record.json"):
+            try:
+                record = json.loads(path.read_text())
+            except (json.JSONDecodeError, OSError):
+                continue
+            dense = "model_max_seq_length" in record or "model_backend" in record
+            length = record.get("model_max_seq_length")
+            rows.append({"run_id": run, **{k: str(record.get(k, "")) for k in TASK_KEY},
+                         "eval_length": float(length) if length is not None else np.nan,
+                         "precision": str(record.get("precision") or ("fp32" if dense and length is not None
+                                                                      else ""))})
+    records = pd.DataFrame(rows, columns=[*RECORD_KEY, "eval_length", "precision"]).drop_duplicates(RECORD_KEY)
+    keyed = scores.astype({k: str for k in RECORD_KEY})
+    merged = keyed.merge(records, on=RECORD_KEY, how="left")
+    merged["precision"] = merged["precision"].fillna("not recorded")
+    for column in scores.columns:  # the tidy columns keep their own types
+        merged[column] = scores[column].to_numpy()
+    return merged
 
 
 def train_data_of(model: str, manifest: dict | None) -> str:
@@ -174,12 +216,16 @@ def trainer_rank(trainer: str) -> int:
 
 def _label(row, several_bases: bool, several_data: bool) -> str:
     if row.kind == "reference":
-        return row.group if row.group == "bm25" else f"{row.group} (untrained)"
+        if row.group == "bm25":
+            return row.group
+        cut = _LENGTH_CUT.search(row.group)  # a run kept apart by its cut: named by it, its length is recorded
+        return f"{row.group[:cut.start()]}{row.group[cut.end():]} (untrained, cut to {cut.group(1)})" if cut \
+            else f"{row.group} (untrained)"
     label = f"hybrid α={float(row.alpha):g}" if row.trainer == "hybrid" and pd.notna(row.alpha) else row.trainer
     extra = [row.base_model] if several_bases else []
     extra += [f"on {row.train_data}"] if several_data else []
     label = f"{label} ({', '.join(extra)})" if extra else label
-    return f"{label} +{row.variant}" if row.variant else label
+    return f"{label} {_suffix(row.variant).lstrip('-')}" if row.variant else label
 
 
 def per_query_scores(folder: Path, scores: pd.DataFrame) -> pd.DataFrame:

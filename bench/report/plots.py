@@ -1,52 +1,20 @@
-"""Report figures (matplotlib, Agg, PNG): strategy bars with 95% intervals, cross-lingual heatmaps, rank
-distance per language, the alpha sweep and the training loss curves. Every function returns the files it
-wrote (none when the experiment lacks the data)."""
+"""Report figures (matplotlib, Agg, PNG) that show scores: strategy bars with 95% intervals, cross-lingual
+heatmaps and rank distance. figures.py draws the differences (forest plot, difference heatmaps), the alpha curve
+and the loss curves; all_plots gathers both. Every function returns the files it wrote (none when the
+experiment lacks the data)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from bench.report import stats  # noqa: E402
-from bench.report.compare import macro_scores, score_interval  # noqa: E402
-from bench.report.data import BEIR, LAREQA, ReportData  # noqa: E402
-from bench.report.tables import DATASET_NAMES, METRIC_NAMES, SETTINGS  # noqa: E402
-
-TRAINER_COLOURS = {"hybrid": "#d62728", "mtl": "#1f77b4", "xx-mono": "#2ca02c", "xy": "#ff7f0e", "x-x": "#9467bd",
-                   "en-en": "#8c564b"}
-REFERENCE_COLOURS = ["#7f7f7f", "#bcbcbc", "#555555", "#a0a0a0"]
-DPI = 130
-
-
-def colours(data: ReportData) -> dict[str, str]:
-    """group -> colour: trainers keep theirs across figures; a second group of one trainer gets a spare."""
-    spare = iter(["#e377c2", "#17becf", "#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"] * 4)
-    refs = iter(REFERENCE_COLOURS * 4)
-    used: set[str] = set()
-    out = {}
-    # The default alpha claims hybrid's colour first; other alphas of an alpha sweep get spares.
-    primary_first = sorted(data.groups.itertuples(), key=lambda g: not (pd.isna(g.alpha) or float(g.alpha) == 0.5))
-    for g in primary_first:
-        if g.kind == "reference":
-            out[g.group] = next(refs)
-            continue
-        colour = TRAINER_COLOURS.get(g.trainer)
-        out[g.group] = colour if colour and colour not in used else next(spare)
-        used.add(out[g.group])
-    return out
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    return path
+from bench.report import stats
+from bench.report.compare import macro_scores, score_interval
+from bench.report.data import BEIR, LAREQA, ReportData
+from bench.report.style import SECOND_DIRECTION_HATCH, colours, save, second_direction
+from bench.report.tables import DATASET_NAMES, METRIC_NAMES, SETTINGS
 
 
 def _bar_panel(ax, data: ReportData, dataset: str, setting: str, metric: str, palette: dict[str, str],
@@ -57,7 +25,7 @@ def _bar_panel(ax, data: ReportData, dataset: str, setting: str, metric: str, pa
     groups = [g for g in data.groups["group"] if g in set(macro["group"])]
     if not groups:
         return False
-    labels = []
+    labels, second = [], second_direction(data)
     for x, group in enumerate(groups):
         score, low, high = score_interval(data, group, dataset, setting, metric, n_resamples, seed)
         rows = macro[macro["group"] == group]
@@ -65,7 +33,9 @@ def _bar_panel(ax, data: ReportData, dataset: str, setting: str, metric: str, pa
         height = score if not np.isnan(score) else seeds.mean()
         partial = bool((rows["cells"] < rows["cells_expected"]).any())
         # A partial model (some languages or pairs not yet scored) is hatched and its label says how much it has.
-        ax.bar(x, height, color=palette[group], width=0.7, hatch="//" if partial else None, edgecolor="white")
+        hatched = partial or group in second
+        ax.bar(x, height, color=palette[group], width=0.7, hatch=SECOND_DIRECTION_HATCH if hatched else None,
+               edgecolor="white")
         top = height
         if not np.isnan(low):
             ax.errorbar(x, height, yerr=[[height - low], [high - height]], color="black", capsize=3, lw=1)
@@ -106,7 +76,7 @@ def strategy_bars(data: ReportData, folder: Path, n_resamples: int = stats.N_RES
                 ax.set_visible(ok)
             fig.suptitle(f"{DATASET_NAMES[dataset]}: macro mAP per setting (bars: 95% bootstrap interval over "
                          f"questions{dots})", fontsize=10)
-            written.append(_save(fig, folder / f"bars_{dataset}_map.png"))
+            written.append(save(fig, folder / f"bars_{dataset}_map.png"))
         else:
             plt.close(fig)
     beir = [d for d in BEIR if d in present]
@@ -115,7 +85,7 @@ def strategy_bars(data: ReportData, folder: Path, n_resamples: int = stats.N_RES
         for ax, dataset in zip(axes[0], beir):
             _bar_panel(ax, data, dataset, "mono", "ndcg@10", palette, n_resamples, seed)
         fig.suptitle(f"BEIR: nDCG@10 (bars: 95% bootstrap interval over queries{dots})", fontsize=10)
-        written.append(_save(fig, folder / "bars_beir_ndcg10.png"))
+        written.append(save(fig, folder / "bars_beir_ndcg10.png"))
     return written
 
 
@@ -160,119 +130,53 @@ def cross_heatmaps(data: ReportData, folder: Path) -> list[Path]:
         fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="mAP")
         fig.suptitle(f"{DATASET_NAMES[dataset]} cross-lingual mAP, mean over seeds (grey diagonal: not a cross "
                      "pair; –: not scored)", fontsize=10)
-        written.append(_save(fig, folder / f"heatmap_{dataset}_cross_map.png"))
+        written.append(save(fig, folder / f"heatmap_{dataset}_cross_map.png"))
     return written
 
 
-def rank_distance_by_language(data: ReportData, folder: Path) -> list[Path]:
-    """Per LAReQA set: rank distance per query language, a bar (or a dot, on a log axis) per group."""
+def rank_distance(data: ReportData, folder: Path, n_resamples: int = stats.N_RESAMPLES, seed: int = 0) -> list[Path]:
+    """Per LAReQA set: the trained groups' macro rank distance (multi setting) on a linear axis with their 95%
+    intervals over seeds and questions; BM25 and the untrained base, often ten times larger, are written beside
+    the axis as reference values instead of bars that would squash the rest."""
     written = []
-    palette = colours(data)
+    palette, second = colours(data), second_direction(data)
     s = data.scores
     for dataset in LAREQA:
         part = s[(s["dataset"] == dataset) & (s["setting"] == "multi") & (s["metric"] == "rank_distance")]
         if part.empty:
             continue
-        values = part.groupby(["group", "model", "query_lang"])["value"].mean().groupby(["query_lang", "group"]) \
-            .mean().unstack("group")
-        groups = [g for g in data.groups["group"] if g in values.columns]
-        langs = list(values.index)
-        width = 0.8 / len(groups)
-        finite = values[groups].to_numpy(dtype=float)
-        finite = finite[np.isfinite(finite) & (finite > 0)]
-        # BM25's distances can be 30 times a dense model's: a linear axis would flatten the rest to nothing, so
-        # such spreads get a log axis, drawn as dots (a bar's length from an arbitrary log floor means nothing).
-        log = len(finite) > 0 and finite.max() / finite.min() > 10
-        fig, ax = plt.subplots(figsize=(max(6, 0.75 * len(langs) * max(1, len(groups) / 4) + 2), 4))
-        for k, group in enumerate(groups):
-            x = np.arange(len(langs)) + (k - (len(groups) - 1) / 2) * width
-            if log:
-                ax.scatter(x, values[group].to_numpy(), s=22, color=palette[group], label=data.label(group), zorder=3)
-            else:
-                ax.bar(x, values[group].to_numpy(), width, color=palette[group], label=data.label(group))
-        ax.set_xticks(range(len(langs)), langs)
-        ax.set_xlabel("query language")
-        if log:
-            ax.set_yscale("log")
-            for boundary in np.arange(len(langs) - 1) + 0.5:
-                ax.axvline(boundary, color="#e0e0e0", lw=0.8)
-        ax.set_ylabel("rank distance, lower is better" + (" (log scale)" if log else ""))
-        ax.set_title(f"{DATASET_NAMES[dataset]} multi setting: language bias per query language (mean over seeds)",
-                     fontsize=10)
-        ax.legend(fontsize=7, ncols=min(4, len(groups)), loc="upper center", bbox_to_anchor=(0.5, -0.14))
-        ax.grid(axis="y", alpha=0.3)
-        ax.set_axisbelow(True)
-        written.append(_save(fig, folder / f"rank_distance_{dataset}.png"))
+        groups = [g for g in data.groups["group"] if g in set(part["group"])]
+        trained = [g for g in groups if data.group_row(g)["kind"] == "trained"]
+        references = [g for g in groups if g not in trained]
+        if not trained:
+            continue
+        fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(trained) + 1.6))
+        for y, group in enumerate(trained):
+            score, low, high = score_interval(data, group, dataset, "multi", "rank_distance", n_resamples, seed)
+            hollow = group in second
+            ax.errorbar(score, y, xerr=[[score - low], [high - score]], fmt="o", color=palette[group], capsize=3,
+                        mfc="white" if hollow else palette[group], ms=6)
+            ax.annotate(f"{score:.1f}", (high, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=7)
+        ax.set_yticks(range(len(trained)), [data.label(g) for g in trained], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("rank distance (multi setting, macro over query languages), lower is better", fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+        refs = "; ".join(f"{data.label(g)}: {part.loc[part['group'] == g, 'value'].mean():.1f}" for g in references)
+        ax.set_title(f"{DATASET_NAMES[dataset]}: language bias of the trained models (95% interval over seeds and "
+                     f"questions)" + (f"\nreferences, off this axis: {refs}" if refs else ""), fontsize=9)
+        written.append(save(fig, folder / f"rank_distance_{dataset}.png"))
     return written
 
 
-def alpha_sweep(data: ReportData, folder: Path) -> list[Path]:
-    """Macro scores of hybrid against alpha (share of mono batches), when the experiment has several alphas for
-    one base model and training set: mean over seeds, bars one sample std."""
-    written = []
-    hybrid = data.trained_groups("hybrid")
-    macro = macro_scores(data)
-    for (base, train_data), groups in hybrid.groupby(["base_model", "train_data"]):
-        if groups["alpha"].nunique() < 2:
-            continue
-        part = macro[macro["group"].isin(groups["group"])].merge(groups[["group", "alpha"]], on="group")
-        panels = [(d, s, "map") for d in LAREQA for s in SETTINGS] + [(d, "mono", "ndcg@10") for d in BEIR]
-        panels = [p for p in panels if ((part["dataset"] == p[0]) & (part["setting"] == p[1])
-                                        & (part["metric"] == p[2])).any()]
-        if not panels:
-            continue
-        lareqa = [p for p in panels if p[2] == "map"]
-        beir = [p for p in panels if p[2] != "map"]
-        fig, axes = plt.subplots(1, 1 + bool(beir) if lareqa else 1, figsize=(11 if lareqa and beir else 6, 4),
-                                 squeeze=False)
-        for ax, chosen, ylabel in ((axes[0][0], lareqa or beir, "mAP" if lareqa else "nDCG@10"),
-                                   *(((axes[0][1], beir, "nDCG@10"),) if lareqa and beir else ())):
-            for dataset, setting, metric in chosen:
-                line = part[(part["dataset"] == dataset) & (part["setting"] == setting) & (part["metric"] == metric)]
-                by_alpha = line.groupby("alpha")["value"].agg(["mean", "std"]).sort_index()
-                ax.errorbar(by_alpha.index, by_alpha["mean"], yerr=by_alpha["std"].fillna(0), marker="o", capsize=3,
-                            label=f"{DATASET_NAMES.get(dataset, dataset)} {setting}" if metric == "map"
-                            else DATASET_NAMES.get(dataset, dataset))
-            ax.set_xlabel("alpha (probability of a mono batch)")
-            ax.set_ylabel(ylabel)
-            ax.set_ylim(0, 1)
-            ax.legend(fontsize=7)
-            ax.grid(alpha=0.3)
-        fig.suptitle(f"hybrid alpha sweep: {base} trained on {train_data} (mean over seeds, bars: std)", fontsize=10)
-        written.append(_save(fig, folder / f"alpha_sweep_{base}_{train_data}.png"))
-    return written
+def all_plots(data: ReportData, folder: Path, results=(), n_resamples: int = stats.N_RESAMPLES,
+              seed: int = 0) -> tuple[list[Path], list[str]]:
+    """Every figure, and the messages of those that could not be drawn (e.g. an alpha curve of one point)."""
+    from bench.report import figures
 
-
-def loss_curves(data: ReportData, folder: Path) -> list[Path]:
-    """Training loss against step from each trained model's manifest, coloured by trainer."""
-    points = [(model, manifest.get("trainer", "?"), p["step"], p["loss"])
-              for model, manifest in sorted(data.manifests.items())
-              for p in manifest.get("loss_curve") or [] if "step" in p and "loss" in p]
-    if not points:
-        return []
-    frame = pd.DataFrame(points, columns=["model", "trainer", "step", "loss"])
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    runs = frame.groupby("trainer")["model"].nunique()
-    labelled: set[str] = set()
-    # One legend entry per trainer (a paper grid has dozens of runs); each run is its own line.
-    for model, part in frame.groupby("model", sort=True):
-        trainer = part["trainer"].iloc[0]
-        label = None if trainer in labelled else f"{trainer} ({runs[trainer]} run{'s' if runs[trainer] > 1 else ''})"
-        labelled.add(trainer)
-        ax.plot(part["step"], part["loss"], color=TRAINER_COLOURS.get(trainer, "#7f7f7f"), lw=1.1, marker=".",
-                alpha=0.8, label=label)
-    ax.set_xlabel("optimiser step")
-    ax.set_ylabel("training loss")
-    ax.set_ylim(bottom=0)
-    title = "Training loss"
-    if (frame["trainer"] == "mtl").any():
-        title += " (mtl: the weighted sum of its retrieval and auxiliary losses)"
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return [_save(fig, folder / "loss_curves.png")]
-
-
-def all_plots(data: ReportData, folder: Path, n_resamples: int = stats.N_RESAMPLES, seed: int = 0) -> list[Path]:
-    return [*strategy_bars(data, folder, n_resamples, seed), *cross_heatmaps(data, folder),
-            *rank_distance_by_language(data, folder), *alpha_sweep(data, folder), *loss_curves(data, folder)]
+    notes: list[str] = []
+    paths = [*figures.forest(data, folder, results, n_resamples, seed),
+             *strategy_bars(data, folder, n_resamples, seed),
+             *figures.difference_heatmaps(data, folder), *cross_heatmaps(data, folder),
+             *rank_distance(data, folder, n_resamples, seed),
+             *figures.alpha_curve(data, folder, notes, n_resamples, seed), *figures.loss_curves(data, folder)]
+    return paths, notes

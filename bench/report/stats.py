@@ -23,6 +23,7 @@ Everything is seeded, vectorised in numpy and chunked so that no array holds mor
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -283,7 +284,9 @@ def strategy_test(a, b, *, groups=None, clusters=None, n_resamples: int = N_RESA
         half, p = 0.0, 1.0 if difference == 0 else 0.0
     welch = float("nan")
     if min(len(a), len(b)) > 1 and np.ptp(np.concatenate([seeds_a, seeds_b])) > 0:
-        welch = scipy_stats.ttest_ind(seeds_a, seeds_b, equal_var=False).pvalue
+        with warnings.catch_warnings():  # near-equal seeds: scipy warns about precision, the p stays usable
+            warnings.simplefilter("ignore", RuntimeWarning)
+            welch = scipy_stats.ttest_ind(seeds_a, seeds_b, equal_var=False).pvalue
     n_clusters = a.shape[1] if clusters is None else len(np.unique(np.asarray(clusters)))
     return StrategyResult(difference, difference - half, difference + half, p, se, df, tuple(map(float, seeds_a)),
                           tuple(map(float, seeds_b)), float(welch), a.shape[1], n_clusters, n_resamples)

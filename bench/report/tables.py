@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.report.compare import group_scores
+from bench.report.compare import evaluation_setup, group_scores
 from bench.report.data import BEIR, LAREQA, REPORTED_DATASETS, ReportData
 
 DATASET_NAMES = {"xquad-r": "XQuAD-R", "mlqa-r": "MLQA-R", "scifact": "SciFact", "nfcorpus": "NFCorpus",
@@ -24,6 +24,7 @@ SETTINGS = ("mono", "cross", "multi")
 RECALL_BY_SETTING = {"mono": "recall@1", "cross": "recall@1", "multi": "recall@10"}
 BEIR_METRICS = ("ndcg@10", "recall@100", "map@100", "mrr@10")
 MISSING = "–"
+HEADER = ["Model", "Base", "Source", "Seeds", "Scored at"]   # "Scored at": evaluation tokens and precision
 PARTIAL = "†"
 
 
@@ -137,9 +138,21 @@ def _ours_rows(data: ReportData, columns: list[tuple[str, str, str]], spread: bo
         seeds = str(max((int(c["n_seeds"]) for c in cells if c is not None), default=0)) if g.kind == "trained" \
             else MISSING
         base = MISSING if g.group == "bm25" else g.base_model
-        rows.append([g.label, base, "ours", seeds]
+        rows.append([g.label, base, "ours", seeds, scored_at(data, g.group, {d for d, _, _ in columns})]
                     + [fmt_score(c, m, spread) for c, (_, _, m) in zip(cells, columns)])
     return rows
+
+
+def scored_at(data: ReportData, group: str, datasets: set[str]) -> str:
+    """The evaluation length(s) and precision the run records state for a group on these datasets."""
+    lengths, precisions = set(), set()
+    for dataset in datasets:
+        found = evaluation_setup(data, group, dataset)
+        lengths |= found[0]
+        precisions |= found[1]
+    if not lengths:
+        return MISSING
+    return "/".join(map(str, sorted(lengths))) + (f" {'/'.join(sorted(precisions))}" if precisions else "")
 
 
 def _paper_rows(data: ReportData, columns: list[tuple[str, str, str]]) -> list[list[str]]:
@@ -155,7 +168,7 @@ def _paper_rows(data: ReportData, columns: list[tuple[str, str, str]]) -> list[l
             values = [means.get((base, strategy, REPORTED_DATASETS.get(d, d), s, m)) for d, s, m in columns]
             if all(v is None for v in values):
                 continue
-            rows.append([strategy, BASE_NAMES[base], "paper", MISSING]
+            rows.append([strategy, BASE_NAMES[base], "paper", MISSING, MISSING]
                         + [fmt_value(np.nan if v is None else float(v), m) for v, (_, _, m) in zip(values, columns)])
     return rows
 
@@ -167,6 +180,8 @@ def _notes(data: ReportData, rows: list[list[str]], paper: bool = True) -> list[
                      f"(the macro average is over those it has; see README, 'Missing and partial').")
     if any("±" in cell for row in rows for cell in row):
         notes.append("± sample standard deviation over seeds; the value is the mean over seeds.")
+    notes.append("Scored at: the evaluation length (tokens) and precision the run records state; models scored at "
+                 "different lengths on a dataset are listed together here but never compared.")
     if paper:
         notes.append("Paper rows: arXiv:2408.10536's reported macro averages (the 'mean' rows of its Tables 3-8), "
                      "with its own base models (XLM-R, LaBSE) and training data; ours use the base model named.")
@@ -176,7 +191,7 @@ def _notes(data: ReportData, rows: list[list[str]], paper: bool = True) -> list[
 def lareqa_summary_table(data: ReportData, name: str, title: str, metric_of: dict[str, str]) -> Table:
     """Macro scores per setting on XQuAD-R and MLQA-R: Table 1 (mAP) and its recall companion."""
     columns = [(d, s, metric_of[s]) for d in LAREQA for s in SETTINGS if s in metric_of]
-    header = ["Model", "Base", "Source", "Seeds"] + [f"{DATASET_NAMES[d]} {s} {_metric_name(m)}"
+    header = HEADER + [f"{DATASET_NAMES[d]} {s} {_metric_name(m)}"
                                                     for d, s, m in columns]
     rows = _ours_rows(data, columns) + _paper_rows(data, columns)
     return Table(name, title, header, rows if _has_ours(rows) else [], _notes(data, rows))
@@ -193,7 +208,7 @@ def _metric_name(metric: str) -> str:
 
 def rank_distance_table(data: ReportData) -> Table:
     columns = [(d, "multi", "rank_distance") for d in LAREQA]
-    header = ["Model", "Base", "Source", "Seeds"] + [f"{DATASET_NAMES[d]} multi rank distance ↓" for d in LAREQA]
+    header = HEADER + [f"{DATASET_NAMES[d]} multi rank distance ↓" for d in LAREQA]
     rows = _ours_rows(data, columns) + _paper_rows(data, columns)
     notes = _notes(data, rows) + ["Rank distance (Huang et al. 2023): per query, max minus min rank of its relevant "
                                   "candidates across languages; mean per query language, then macro. Lower is "
@@ -205,7 +220,7 @@ def rank_distance_table(data: ReportData) -> Table:
 def beir_table(data: ReportData) -> Table:
     datasets = [d for d in BEIR if d in set(data.scores["dataset"])]
     columns = [(d, "mono", "ndcg@10") for d in datasets]
-    header = ["Model", "Base", "Source", "Seeds"] + [f"{DATASET_NAMES[d]} nDCG@10" for d in datasets]
+    header = HEADER + [f"{DATASET_NAMES[d]} nDCG@10" for d in datasets]
     rows = _ours_rows(data, columns)
     if rows and len(datasets) > 1:
         lookup = _lookup(group_scores(data))
@@ -223,7 +238,7 @@ def beir_table(data: ReportData) -> Table:
 def beir_full_table(data: ReportData) -> Table:
     datasets = [d for d in BEIR if d in set(data.scores["dataset"])]
     columns = [(d, "mono", m) for d in datasets for m in BEIR_METRICS]
-    header = ["Model", "Base", "Source", "Seeds"] + [f"{DATASET_NAMES[d]} {_metric_name(m)}" for d, _, m in columns]
+    header = HEADER + [f"{DATASET_NAMES[d]} {_metric_name(m)}" for d, _, m in columns]
     rows = _ours_rows(data, columns)
     return Table("table_beir_all", "BEIR: every metric (nDCG@10, R@100, MAP@100, MRR@10)", header, rows,
                  _notes(data, rows, paper=False))
