@@ -10,6 +10,7 @@ from bench.cli import main
 from bench.data.pairs import Example
 from bench.data.task import DataError
 from bench.train.leakage import EvalSet, audit, check_leak, default_eval_data, normalise
+from bench.precision import available as available_precisions
 from bench.train.run import TrainOptions, make_run_id, train
 from bench.train.trainers import TRAINERS
 from conftest import FIXTURE_CORPUS, TOKENIZER_TEXTS
@@ -122,6 +123,14 @@ def test_cli_train_then_run(tiny_model_dir, data_dir, tmp_path, capsys):
     rows = ResultStore("trained").load()
     assert set(rows["trainer"]) == {"hybrid"} and set(rows["alpha"]) == {0.5} and set(rows["seed"]) == {1}
     assert set(rows["base_model"]) == {"tiny-bert"} and len(rows) == 9 * 2  # 3 mono + 6 cross, 2 metrics
+    # Trained at 32 tokens, scored at the base model's own limit (128 for the tiny model): the cut is a
+    # training option, kept in the manifest, not in the saved model.
+    assert m["max_seq_length"] == {"training": 32, "saved": 128}
+    # sentence-transformers 6 keeps the limit in the tokenizer's config (older versions: sentence_bert_config.json).
+    assert json.loads((path / "tokenizer_config.json").read_text())["model_max_length"] == 128
+    assert "max_seq_length" not in json.loads((path / "sentence_bert_config.json").read_text())
+    records = [json.loads(p.read_text()) for p in ResultStore("trained").folder.rglob("*.record.json")]
+    assert records and {r["model_max_seq_length"] for r in records} == {128}
 
     assert main(["list", "trainers"]) == 0
     listing = capsys.readouterr().out
@@ -133,10 +142,14 @@ def test_mtl_trains_heads_and_saves_them_beside_the_encoder(tiny_model_dir, data
 
     from bench.train.heads import load_language_classifier
 
-    path = train(options(tiny_model_dir, tmp_path / "models", trainer="mtl", steps=3, tatoeba=("de",)), log=quiet)
+    path = train(options(tiny_model_dir, tmp_path / "models", trainer="mtl", steps=3, batch_size=7,
+                         tatoeba=("de",)), log=quiet)
     m = manifest(path)
     assert path.name == "mtl-tiny-bert-mlqa-r-s1-3steps" and m["alpha"] is None
     assert m["batches"]["counts"] == {"cross:cross": 3, "mono:mono": 3, "translation:cross": 3}
+    # Fair by default: the parts share one batch of --batch-size pairs, as the single-batch trainers.
+    assert m["batches"]["pairs_per_step"] == {"mono": 3, "cross": 2, "translation": 2}
+    assert m["options"]["trainer_revision"] == 2
     assert set(m["loss_curve"][-1]) >= {"mono", "cross", "lid", "lid_accuracy", "translation", "loss"}
     assert m["data"]["tatoeba_langs"] == ["de"]
     assert m["data"]["parallel_pairs"] > 20  # parallel questions + 2 x 10 Tatoeba pairs
@@ -147,6 +160,38 @@ def test_mtl_trains_heads_and_saves_them_beside_the_encoder(tiny_model_dir, data
     model = SentenceTransformer(str(path), device="cpu")
     assert "heads" not in (path / "modules.json").read_text()
     assert model.encode(["a sentence"]).shape == (1, 32)
+
+
+def test_mtl_3batch_keeps_a_whole_batch_per_part(tiny_model_dir, data_dir, tmp_path):
+    path = train(options(tiny_model_dir, tmp_path / "models", trainer="mtl-3batch", steps=2), log=quiet)
+    m = manifest(path)
+    assert m["trainer"] == "mtl-3batch" and path.name == "mtl-3batch-tiny-bert-mlqa-r-s1-2steps"
+    assert m["batches"]["pairs_per_step"] == {"mono": 4, "cross": 4, "translation": 4}
+    assert "trainer_revision" not in m["options"]
+
+
+def test_mtl_parts_share_the_batch_and_need_two_pairs_each():
+    from bench.train.trainers import mtl_parts
+
+    assert mtl_parts(32, translation=True) == {"mono": 11, "cross": 11, "translation": 10}
+    assert mtl_parts(32, translation=False) == {"mono": 16, "cross": 16}
+    with pytest.raises(ValueError, match="--batch-size 5 leaves fewer than 2 pairs per part.*at least 6"):
+        mtl_parts(5, translation=True)
+
+
+def test_runs_recorded_before_an_option_existed_still_match(tiny_model_dir, data_dir, tmp_path):
+    """A manifest written before precision, dev_fraction and the mtl revision existed: a hybrid run matches
+    (its heads' weights never mattered), an mtl run does not (it was the three-batch form)."""
+    from bench.train.options import identity, same_run
+
+    hybrid = options(tiny_model_dir, tmp_path, steps=2)
+    old = {k: v for k, v in identity(hybrid, 0.5).items()}
+    old.update(w_mono=1.0, w_cross=1.0, w_lid=1.0, w_translation=0.5, reversal=0.1, head_lr=1e-3)
+    assert same_run(old, identity(hybrid, 0.5))
+    assert not same_run(old, identity(replace(hybrid, precision="bf16"), 0.5))
+    mtl = options(tiny_model_dir, tmp_path, trainer="mtl", steps=2)
+    old_mtl = {k: v for k, v in identity(mtl, None).items() if k != "trainer_revision"}
+    assert not same_run(old_mtl, identity(mtl, None))
 
 
 def test_training_applies_the_models_prompts(tiny_model_dir):
@@ -179,9 +224,10 @@ def test_training_applies_the_models_prompts(tiny_model_dir):
 @pytest.mark.parametrize("trainer", ["hybrid", "mtl"])
 def test_same_seed_same_batches_and_bitwise_equal_weights(tiny_model_dir, data_dir, tmp_path, trainer):
     out = tmp_path / "models"
-    a = train(options(tiny_model_dir, out, trainer=trainer, run_id="a"), log=quiet)
-    b = train(options(tiny_model_dir, out, trainer=trainer, run_id="b"), log=quiet)
-    c = train(options(tiny_model_dir, out, trainer=trainer, run_id="c", seed=2), log=quiet)
+    size = 6 if trainer == "mtl" else 4  # mtl's three parts share the batch: two pairs each
+    a = train(options(tiny_model_dir, out, trainer=trainer, run_id="a", batch_size=size), log=quiet)
+    b = train(options(tiny_model_dir, out, trainer=trainer, run_id="b", batch_size=size), log=quiet)
+    c = train(options(tiny_model_dir, out, trainer=trainer, run_id="c", seed=2, batch_size=size), log=quiet)
     assert manifest(a)["batches"]["per_step"] == manifest(b)["batches"]["per_step"]
     assert weights(a) == weights(b)
     assert manifest(a)["loss_curve"] == manifest(b)["loss_curve"]
@@ -192,6 +238,68 @@ def test_same_seed_same_batches_and_bitwise_equal_weights(tiny_model_dir, data_d
     if trainer == "mtl":
         heads = "heads/language_classifier.safetensors"
         assert (a / heads).read_bytes() == (b / heads).read_bytes() != (c / heads).read_bytes()
+
+
+needs_bf16 = pytest.mark.skipif("bf16" not in available_precisions("cpu"),
+                                reason="this CPU has no native bf16 (avx512_bf16 / amx_bf16)")
+
+
+@needs_bf16
+@pytest.mark.parametrize("trainer", ["hybrid", "mtl"])
+def test_bf16_training_is_deterministic_recorded_and_close_to_fp32(tiny_model_dir, data_dir, tmp_path, trainer):
+    out = tmp_path / "models"
+    bf16 = options(tiny_model_dir, out, trainer=trainer, precision="bf16", steps=6, batch_size=6, log_every=1)
+    a = train(bf16, log=quiet)
+    b = train(replace(bf16, run_id="again"), log=quiet)
+    fp32 = train(replace(bf16, precision="fp32"), log=quiet)
+    assert a.name.endswith("-6steps-bf16") and fp32.name.endswith("-6steps")
+    assert manifest(a)["precision"] == "bf16" and manifest(a)["options"]["precision"] == "bf16"
+    assert manifest(fp32)["precision"] == "fp32" and "precision" not in manifest(fp32)["options"]
+    # Deterministic on CPU for a fixed seed, as fp32 is: bitwise-equal weights and loss curves.
+    assert weights(a) == weights(b) and manifest(a)["loss_curve"] == manifest(b)["loss_curve"]
+    # Master weights stay fp32 (the checkpoint is saved in fp32) and the run stays close to the fp32 one.
+    from safetensors import safe_open
+
+    with safe_open(str(a / "model.safetensors"), "pt") as f:
+        assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch.float32"}
+    losses = {run: [p["loss"] for p in manifest(run)["loss_curve"]] for run in (a, fp32)}
+    assert max(abs(x - y) for x, y in zip(losses[a], losses[fp32])) < 0.02
+    assert weights(a) != weights(fp32)  # it did run in bf16
+
+
+def test_embeddings_feed_the_loss_in_fp32_under_bf16(tiny_model_dir):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from bench.train.objectives import Objective
+
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    objective = Objective(model, [], precision="bf16")
+    seen = {}
+    linear = next(m for m in next(model.children()).modules() if isinstance(m, torch.nn.Linear))
+    hook = linear.register_forward_hook(lambda m, i, out: seen.update(dtype=out.dtype))
+    try:
+        emb = objective.embed(["a sentence", "another sentence"], "")
+    finally:
+        hook.remove()
+    if "bf16" in available_precisions("cpu"):
+        assert seen["dtype"] == torch.bfloat16  # the encoder's matmuls ran under autocast ...
+    assert emb.dtype == torch.float32  # ... the embeddings that feed the similarity and the losses are fp32
+
+
+@pytest.mark.parametrize("flags, precision, message", [
+    (set(), "bf16", "lacks avx512_bf16 and amx_bf16"),
+    ({"avx512_bf16"}, "fp16", "fp16 is not offered"),
+])
+def test_an_unsupported_precision_is_refused_before_any_work(tiny_model_dir, data_dir, tmp_path, capsys, monkeypatch,
+                                                             flags, precision, message):
+    import bench.precision
+
+    monkeypatch.setattr(bench.precision, "cpu_flags", lambda: flags)
+    out = tmp_path / "models"
+    assert main(["train", "--trainer", "hybrid", "--base", str(tiny_model_dir), "--langs", *LANGS, "--steps", "2",
+                 "--batch-size", "4", "--device", "cpu", "--out-dir", str(out), "--precision", precision]) == 2
+    assert message in capsys.readouterr().err and not out.exists()
 
 
 def test_ddp_on_cpu_with_torchrun(tiny_model_dir, data_dir, tmp_path):
@@ -261,12 +369,13 @@ def test_training_on_the_evaluation_set_is_refused(tiny_model_dir, data_dir, tmp
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--trainer", "nope"], "unknown trainer 'nope'; registered: xx-mono, xy, hybrid, x-x, en-en, mtl"),
+    (["--trainer", "nope"], "unknown trainer 'nope'; registered: xx-mono, xy, hybrid, x-x, en-en, mtl, mtl-3batch"),
     (["--base", "no-such-model"], "unknown model 'no-such-model'; registered: bm25, minilm-l6, me5-small"),
     (["--base", "bm25"], "cannot train 'bm25'"),
     (["--alpha", "1.5"], r"alpha must be in [0, 1]"),
     (["--trainer", "xy", "--alpha", "0.3"], "--alpha applies to hybrid only"),
-    (["--trainer", "xy", "--tatoeba"], "does not use Tatoeba pairs; those that do: mtl"),
+    (["--trainer", "xy", "--tatoeba"], "does not use Tatoeba pairs; those that do: mtl, mtl-3batch"),
+    (["--dev-fraction", "1.5"], "--dev-fraction must be in (0, 1)"),
     (["--batch-size", "500"], "pairs, fewer than one batch of 500"),
     (["--trainer", "en-en", "--langs", "de", "es"], "en-en sampler needs English"),
     (["--trainer", "xy", "--langs", "en"], "language 'en' has no cross-lingual pairs for the xy sampler"),

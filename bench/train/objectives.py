@@ -19,7 +19,9 @@ import torch
 from torch import Tensor
 
 from bench.data.pairs import Example
+from bench.precision import DEFAULT_PRECISION, autocast
 from bench.train.heads import LanguageClassifier, translation_ranking_loss
+from bench.train.options import MtlWeights
 from bench.train.samplers import Batch
 
 DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
@@ -33,20 +35,6 @@ def model_prompts(model) -> tuple[str, str]:
     return query, document
 
 
-@dataclass(frozen=True)
-class MtlWeights:
-    mono: float = 1.0
-    cross: float = 1.0
-    lid: float = 1.0
-    translation: float = 0.5
-    reversal: float = 0.1  # gradient-reversal strength lambda of the language-ID head
-
-    def __post_init__(self):
-        for name, value in vars(self).items():
-            if value < 0:
-                raise ValueError(f"MTL weight {name} must be non-negative, got {value}")
-
-
 @dataclass
 class Objective:
     """The model, its retrieval loss and (for mtl) its heads; computes embeddings with prompts."""
@@ -57,6 +45,7 @@ class Objective:
     scale: float = 20.0
     weights: MtlWeights = field(default_factory=MtlWeights)
     classifier: LanguageClassifier | None = None
+    precision: str = DEFAULT_PRECISION
 
     def __post_init__(self):
         from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
@@ -66,9 +55,18 @@ class Objective:
         self.device = self.model.device
 
     def embed(self, texts: Sequence[str], prompt: str) -> Tensor:
+        """Pooled embeddings in fp32. In bf16 only the encoder (the first module: the transformer) runs under
+        autocast; pooling, normalisation and so the similarity matrix, the losses and the heads downstream
+        run in fp32, as the master weights do."""
         features = self.model.preprocess(list(texts), prompt=prompt or None)
         features = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in features.items()}
-        return self.model(features)["sentence_embedding"]
+        encoder, *rest = self.model.children()  # what SentenceTransformer.forward runs, in order
+        with autocast(self.precision, str(self.device)):
+            features = encoder(features)
+        features["token_embeddings"] = features["token_embeddings"].float()
+        for module in rest:
+            features = module(features)
+        return features["sentence_embedding"]
 
     def retrieval_loss(self, batch: Batch, source: Sequence[Example] | None = None
                        ) -> tuple[Tensor, list[tuple[Tensor, list[str]]]]:

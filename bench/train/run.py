@@ -1,8 +1,14 @@
 """`train(options) -> Path`: fine-tune a base encoder with a registered trainer into `models/<run-id>/`.
 
 Order of work (every check that can fail runs before the model is loaded):
-options -> base model -> output folder -> leakage refusal -> training data -> leakage audit -> samplers
--> model (+ heads) -> steps -> checkpoint written into a temp folder, renamed into place.
+options (precision included) -> base model -> output folder -> leakage refusal -> training data (less the dev
+split, if asked) -> leakage audit -> samplers -> model (+ heads) -> steps -> checkpoint written into a temp
+folder, renamed into place. The parts live beside this file: options.py (what a run is, no torch), ddp.py,
+checkpoint.py (writing), objectives.py (what a step computes), trainers.py (the registry).
+
+Precision: with --precision bf16 the encoder's forward (and so its backward) runs under torch autocast in
+bf16; the weights, the optimiser state, pooling, the similarity matrix, the losses and the heads stay fp32
+(objectives.Objective.embed).
 
 Why a plain training loop rather than sentence-transformers' SentenceTransformerTrainer: the samplers
 plug into it (a batch sampler yielding index lists), but the `mtl` trainer needs three differently
@@ -24,215 +30,23 @@ Rank 0 writes the checkpoint. --batch-size is per rank.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
 import platform
 import random
-import shutil
-import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import __version__
-from bench.data.lareqa import LAREQA_LANGS
-from bench.paths import PROJECT_ROOT
-from bench.train.objectives import MtlWeights
-from bench.train.samplers import check_alpha
-from bench.train.trainers import TrainerSpec, get_trainer
-
-MANIFEST = "manifest.json"
-DEFAULT_ALPHA = 0.5
-# Options that do not change what is trained: left out of the comparison with an existing run.
-_NOT_IDENTITY = ("out_dir", "force", "run_id", "threads", "device")
-
-
-@dataclass
-class TrainOptions:
-    trainer: str
-    base: str
-    train_data: str = "mlqa-r"
-    seed: int = 1
-    steps: int = 300
-    batch_size: int = 32
-    lr: float = 3e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_grad_norm: float = 1.0
-    max_seq_length: int | None = 128
-    freeze_embeddings: bool = False
-    alpha: float | None = None  # hybrid only; None: 0.5
-    langs: tuple[str, ...] | None = None  # training languages; None: all of the training set
-    hard_negatives: bool = True
-    tatoeba: tuple[str, ...] | None = None  # None: no Tatoeba pairs; (): those of the training languages
-    eval_data: tuple[str, ...] | None = None  # None: the other LAReQA set + scifact, nfcorpus, arguana
-    allow_leak: bool = False
-    scale: float = 20.0
-    w_mono: float = MtlWeights.mono
-    w_cross: float = MtlWeights.cross
-    w_lid: float = MtlWeights.lid
-    w_translation: float = MtlWeights.translation
-    reversal: float = MtlWeights.reversal
-    head_lr: float = 1e-3
-    log_every: int = 10
-    device: str | None = None  # None: cuda (the local rank's GPU) when available, else cpu
-    threads: int | None = None  # torch CPU threads; None: torch's default (OMP_NUM_THREADS, else the cores)
-    out_dir: str | None = None  # None: $BENCH_MODELS, else <project>/models
-    run_id: str | None = None
-    force: bool = False
-
-
-# ------------------------------------------------------------------------------------------ naming
-
-
-def models_root(out_dir: str | Path | None = None) -> Path:
-    return Path(out_dir or os.environ.get("BENCH_MODELS") or PROJECT_ROOT / "models").expanduser()
-
-
-def base_name(base: str) -> str:
-    """The base model's short name: the registry name, else the folder name or the hub id."""
-    from bench.models.registry import MODELS
-
-    if base in MODELS:
-        return base
-    path = Path(base).expanduser()
-    return path.name if path.name else base.replace("/", "__")
-
-
-def make_run_id(trainer: str, base: str, train_data: str, seed: int, steps: int, alpha: float | None) -> str:
-    alpha_part = f"-a{alpha:g}" if alpha is not None else ""
-    return f"{trainer}{alpha_part}-{base_name(base)}-{train_data}-s{seed}-{steps}steps".replace("/", "__")
-
-
-def code_fingerprint() -> str:
-    """sha256 over the bench package's Python sources (paths and bytes)."""
-    digest = hashlib.sha256()
-    package = PROJECT_ROOT / "bench"
-    for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-# ------------------------------------------------------------------------------------------ checks
-
-
-def _resolve_alpha(options: TrainOptions, spec: TrainerSpec) -> float | None:
-    if not spec.uses_alpha:
-        if options.alpha is not None:
-            users = [name for name, s in _trainers().items() if s.uses_alpha]
-            raise ValueError(f"--alpha applies to {', '.join(users)} only, not {spec.name}")
-        return None
-    alpha = DEFAULT_ALPHA if options.alpha is None else float(options.alpha)
-    check_alpha(alpha)
-    return alpha
-
-
-def _trainers() -> dict[str, TrainerSpec]:
-    from bench.train.trainers import TRAINERS
-
-    return TRAINERS
-
-
-def validate(options: TrainOptions) -> tuple[TrainerSpec, float | None]:
-    """The trainer and the alpha in force; ValueError naming the bad option otherwise."""
-    spec = get_trainer(options.trainer)
-    alpha = _resolve_alpha(options, spec)
-    if options.train_data not in LAREQA_LANGS:
-        raise ValueError(f"unknown training data {options.train_data!r}; known: {', '.join(LAREQA_LANGS)}")
-    for name in ("steps", "batch_size", "log_every", "threads"):
-        if getattr(options, name) is not None and getattr(options, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(options, name)}")
-    if options.seed < 0:
-        raise ValueError(f"--seed must be a non-negative integer, got {options.seed}")
-    for name in ("lr", "scale", "head_lr"):
-        if not getattr(options, name) > 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(options, name)}")
-    if options.weight_decay < 0 or not 0 <= options.warmup_ratio < 1 or options.max_grad_norm < 0:
-        raise ValueError("--weight-decay and --max-grad-norm must be non-negative and --warmup-ratio in [0, 1)")
-    if options.max_seq_length is not None and options.max_seq_length < 1:
-        raise ValueError(f"--max-seq-length must be at least 1, got {options.max_seq_length}")
-    if options.tatoeba is not None and not spec.uses_tatoeba:
-        users = [name for name, s in _trainers().items() if s.uses_tatoeba]
-        raise ValueError(f"trainer {spec.name} does not use Tatoeba pairs; those that do: {', '.join(users)}")
-    mtl_weights(options)  # non-negative weights
-    return spec, alpha
-
-
-def mtl_weights(options: TrainOptions) -> MtlWeights:
-    return MtlWeights(mono=options.w_mono, cross=options.w_cross, lid=options.w_lid,
-                      translation=options.w_translation, reversal=options.reversal)
-
-
-def identity(options: TrainOptions, alpha: float | None) -> dict:
-    """The options that define a run (what a re-run must match to count as the same run)."""
-    values = {f.name: getattr(options, f.name) for f in fields(options) if f.name not in _NOT_IDENTITY}
-    values["alpha"] = alpha
-    return json.loads(json.dumps(values))  # tuples -> lists, as read back from a manifest
-
-
-def existing_run(target: Path) -> dict | None:
-    """The manifest of the run in target; {} when target holds something that is not a finished run."""
-    if not target.exists():
-        return None
-    try:
-        manifest = json.loads((target / MANIFEST).read_text())
-        return manifest if isinstance(manifest, dict) and manifest.get("complete") else {}
-    except (OSError, ValueError):
-        return {}
-
-
-# ------------------------------------------------------------------------------------------ DDP
-
-
-def distributed_context() -> tuple[int, int, int]:
-    """(rank, world size, local rank) from torchrun / accelerate's environment; joins the process group."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    if world > 1:
-        import torch
-        import torch.distributed as dist
-
-        if torch.cuda.is_available():
-            torch.cuda.set_device(local)
-        if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    return rank, world, local
-
-
-def check_ranks_agree(kinds: list, world: int) -> bool | None:
-    """Under DDP, check once at the end that every rank drew the same batch kinds at the same steps
-    (the samplers guarantee it; this guards against a sampler that does not). None without DDP."""
-    if world == 1:
-        return None
-    import torch.distributed as dist
-
-    gathered: list = [None] * world
-    dist.all_gather_object(gathered, kinds)
-    if any(other != gathered[0] for other in gathered[1:]):
-        raise RuntimeError("ranks drew different batch kinds at the same step; the sampler is not rank-consistent")
-    return True
-
-
-def _all_reduce_mean(tensors: list, world: int) -> None:
-    """Average gradients (or logged values) over the ranks, in one flat buffer."""
-    import torch
-    import torch.distributed as dist
-
-    if world == 1 or not tensors:
-        return
-    flat = torch.cat([t.reshape(-1) for t in tensors])
-    dist.all_reduce(flat)
-    flat /= world
-    offset = 0
-    for t in tensors:
-        t.copy_(flat[offset:offset + t.numel()].view_as(t))
-        offset += t.numel()
-
+from bench.train.checkpoint import code_fingerprint, save_checkpoint, write_checkpoint
+from bench.train.ddp import all_reduce_mean, check_ranks_agree, distributed_context
+# Re-exported: what a run is, for the callers that import it from here.
+from bench.train.options import (DEFAULT_ALPHA, MANIFEST, TrainOptions, base_name, existing_run,  # noqa: F401
+                                 identity, make_run_id, models_root, mtl_weights, run_id_of, same_run, train_device,
+                                 validate)
+from bench.train.trainers import TrainerSpec
 
 # ------------------------------------------------------------------------------------------ training
 
@@ -289,14 +103,13 @@ def train(options: TrainOptions, log=print) -> Path:
     if base.kind != "dense" or base.locate is None:
         raise ValueError(f"cannot train {options.base!r} ({base.kind}); give a dense model: me5-small, minilm-l6, "
                          "or a sentence-transformers folder")
-    run_id = options.run_id or make_run_id(options.trainer, options.base, options.train_data, options.seed,
-                                           options.steps, alpha)
+    run_id = run_id_of(options, alpha)
     root = models_root(options.out_dir)
     target = root / run_id
     wanted = identity(options, alpha)
     found = existing_run(target)
     if found is not None and not options.force:
-        if found and found.get("options") == wanted:
+        if found and same_run(found.get("options"), wanted):
             log(f"{target} already holds this run (same options); --force to train it again")
             return target
         what = "a different run" if found else "files that are not a finished run"
@@ -307,6 +120,12 @@ def train(options: TrainOptions, log=print) -> Path:
 
     # Training data.
     data = load_lareqa(options.train_data, langs=options.langs)
+    dev_split = None
+    if options.dev_fraction:
+        from bench.train.devsplit import split_dev
+
+        data, dev_split = split_dev(data, options.dev_fraction)
+        log(f"dev split: {dev_split.describe()}; left out of training")
     langs = data.langs
     every = training_examples(data, hard_negatives=options.hard_negatives, seed=options.seed)
     examples = [ex for ex in every if ex.negative is not None] if options.hard_negatives else every
@@ -342,7 +161,8 @@ def train(options: TrainOptions, log=print) -> Path:
         torch.set_num_threads(options.threads)
     try:
         _fit(options, Prepared(spec, alpha, base, run_id, target, wanted, eval_data, langs, examples, parallel,
-                               dropped, tatoeba_langs, leakage, samplers, rank, world, local), wall_start, log)
+                               dropped, tatoeba_langs, leakage, samplers, rank, world, local, dev_split),
+             wall_start, log)
     finally:
         torch.set_num_threads(threads)
     if world > 1:
@@ -375,6 +195,7 @@ class Prepared:
     rank: int
     world: int
     local: int
+    dev_split: object = None  # devsplit.DevSplit when questions were held out
 
 
 def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
@@ -396,10 +217,11 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
     from bench.train.heads import LanguageClassifier
     from bench.train.objectives import Objective
 
-    device = options.device or (f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+    device = train_device(options, local)
     seed_everything(options.seed)
     location = base.locate()
     model = SentenceTransformer(location, device=device)
+    own_max_seq_length = model.max_seq_length  # what the checkpoint is saved with (checkpoint.save_checkpoint)
     if options.max_seq_length:
         model.max_seq_length = options.max_seq_length
     frozen = freeze_word_embeddings(model) if options.freeze_embeddings else 0
@@ -407,7 +229,8 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
     classifier = None
     if spec.uses_heads and weights.lid > 0:
         classifier = LanguageClassifier(model.get_embedding_dimension(), langs, weights.reversal).to(device)
-    objective = Objective(model, examples, parallel, scale=options.scale, weights=weights, classifier=classifier)
+    objective = Objective(model, examples, parallel, scale=options.scale, weights=weights, classifier=classifier,
+                          precision=options.precision)
     optimizer = _optimizer(model, classifier, options)
     scheduler = transformers.get_linear_schedule_with_warmup(
         optimizer, math.ceil(options.warmup_ratio * options.steps), options.steps)
@@ -434,7 +257,7 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
             for p in params:  # a parameter unused this step still joins the all-reduce
                 if p.grad is None:
                     p.grad = torch.zeros_like(p)
-            _all_reduce_mean([p.grad for p in params], world)
+            all_reduce_mean([p.grad for p in params], world)
         if options.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(params, options.max_grad_norm)
         lr = optimizer.param_groups[0]["lr"]  # the rate this step used
@@ -448,7 +271,7 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
             means = torch.tensor([sum(window[n]) / len(window[n]) for n in names], dtype=torch.float64)
             if world > 1:
                 means = means.to(device)
-                _all_reduce_mean([means], world)
+                all_reduce_mean([means], world)
             point = {"step": step + 1, **{n: round(float(v), 6) for n, v in zip(names, means.tolist())},
                      "lr": lr}
             curve.append(point)
@@ -467,6 +290,9 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
                                        else f"hf:{location}"),
             "train_data": options.train_data, "langs": list(langs), "eval_data": list(eval_data),
             "options": wanted,
+            "precision": options.precision,
+            "max_seq_length": {"training": options.max_seq_length, "saved": own_max_seq_length},
+            "dev_split": prep.dev_split.record() if prep.dev_split is not None else None,
             "data": {"fingerprint": examples_fingerprint(examples + parallel), "pairs": len(examples),
                      "mono_pairs": sum(ex.is_mono for ex in examples),
                      "cross_pairs": sum(not ex.is_mono for ex in examples),
@@ -476,6 +302,8 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
             "code_fingerprint": code_fingerprint(),
             "leakage": prep.leakage,
             "batches": {"counts": dict(sorted(counts.items())), "per_step": batches_log,
+                        # Pairs per step and role: mtl's parts share one batch of batch_size (mtl-3batch: three).
+                        "pairs_per_step": {role: sampler.batch_size for role, sampler in samplers.items()},
                         "recorded_rank": rank, "kinds_agree_across_ranks": kinds_agree},
             "loss_curve": curve,
             "frozen_weights": frozen,
@@ -492,51 +320,14 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
         from bench.results import git_sha
 
         manifest["git_sha"] = git_sha()
-        write_checkpoint(target, options.force, lambda folder: _save(folder, model, classifier, spec, weights,
-                                                                      manifest, wall_start))
+        write_checkpoint(target, options.force, lambda folder: save_checkpoint(
+            folder, model, own_max_seq_length, classifier, spec.uses_heads, weights, manifest, wall_start))
         log(f"wrote {target} ({options.steps} steps, {manifest['steps_per_second']} steps/s, "
             f"final loss {curve[-1]['loss']:.4f})")
-
-
-def _save(folder: Path, model, classifier, spec: TrainerSpec, weights: MtlWeights, manifest: dict,
-          wall_start: float) -> None:
-    model.save(str(folder), create_model_card=False)
-    if spec.uses_heads:
-        save_extra = {"weights": asdict(weights), "translation_ranking": {"type": "in-batch InfoNCE, both "
-                      "directions, cosine", "scale": manifest["options"]["scale"], "parameters": 0}}
-        from bench.train.heads import save_heads
-
-        save_heads(folder, classifier, save_extra)
-    manifest["wall_seconds"] = round(time.perf_counter() - wall_start, 3)
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
-
-
-def write_checkpoint(target: Path, force: bool, write) -> None:
-    """write(folder) into a temp folder beside target, then rename it into place: a failure leaves nothing
-    behind, and a reader never sees a half-written checkpoint. An existing target is replaced only with force."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    old = None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would make the checkpoint private
-        write(tmp)
-        if target.exists():
-            if not force:
-                raise ValueError(f"{target} appeared while training; pass --force to overwrite it")
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and old.exists():
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def list_trainers() -> list[str]:
     from bench.train.trainers import TRAINERS
 
-    return [f"{s.name:<8} {s.description}" + (" [--alpha]" if s.uses_alpha else "")
+    return [f"{s.name:<10} {s.description}" + (" [--alpha]" if s.uses_alpha else "")
             + (" [heads, --tatoeba]" if s.uses_heads else "") for s in TRAINERS.values()]

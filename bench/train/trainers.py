@@ -38,6 +38,9 @@ class TrainerSpec:
     uses_alpha: bool = False
     uses_heads: bool = False  # auxiliary heads saved under <checkpoint>/heads/
     uses_tatoeba: bool = False  # accepts --tatoeba pairs (as extra parallel data)
+    # Bumped when a trainer keeps its name but changes what it does; part of the run identity past 1, so a
+    # checkpoint of the earlier form is never taken for one of the new (options.identity).
+    revision: int = 1
 
 
 def _single(cls: type[LanguageBatchSampler]) -> SamplerFactory:
@@ -51,15 +54,38 @@ def _hybrid(examples, parallel, args: SamplerArgs) -> dict[str, LanguageBatchSam
                                        **args.common())}
 
 
-def _mtl(examples, parallel, args: SamplerArgs) -> dict[str, LanguageBatchSampler]:
+def mtl_parts(batch_size: int, translation: bool) -> dict[str, int]:
+    """How the shared-batch mtl divides one batch of `batch_size` pairs: equal shares for mono, cross (and
+    translation), the remainder to the first parts; e.g. 32 -> 11 mono, 11 cross, 10 translation."""
+    roles = ["mono", "cross", *(["translation"] if translation else [])]
+    share, extra = divmod(batch_size, len(roles))
+    if share < 2:
+        raise ValueError(f"mtl shares one batch among {', '.join(roles)}: --batch-size {batch_size} leaves fewer "
+                         f"than 2 pairs per part (in-batch negatives need 2); use at least {2 * len(roles)}")
+    return {role: share + (i < extra) for i, role in enumerate(roles)}
+
+
+def _mtl_batches(examples, parallel, sizes: dict[str, int], args: SamplerArgs) -> dict[str, LanguageBatchSampler]:
+    """mono (one language per batch), cross (q != p) and translation (parallel pairs) samplers of the given sizes.
+    Each part is its own InfoNCE problem, so a question drawn by two parts is never a false negative."""
     samplers: dict[str, LanguageBatchSampler] = {
-        "mono": XXMonoSampler(examples, args.batch_size, langs=args.langs, role="mono", **args.common()),
-        "cross": XYSampler(examples, args.batch_size, langs=args.langs, role="cross", **args.common()),
+        "mono": XXMonoSampler(examples, sizes["mono"], langs=args.langs, role="mono", **args.common()),
+        "cross": XYSampler(examples, sizes["cross"], langs=args.langs, role="cross", **args.common()),
     }
     if parallel:
         # The parallel pairs may add Tatoeba languages beyond the training languages: draw among all.
-        samplers["translation"] = XYSampler(parallel, args.batch_size, role="translation", **args.common())
+        samplers["translation"] = XYSampler(parallel, sizes["translation"], role="translation", **args.common())
     return samplers
+
+
+def _mtl_shared(examples, parallel, args: SamplerArgs) -> dict[str, LanguageBatchSampler]:
+    """The parts share one batch: as many pairs per optimiser step as the single-batch trainers."""
+    return _mtl_batches(examples, parallel, mtl_parts(args.batch_size, bool(parallel)), args)
+
+
+def _mtl_3batch(examples, parallel, args: SamplerArgs) -> dict[str, LanguageBatchSampler]:
+    """A whole batch per part: two to three times the pairs per step of the single-batch trainers."""
+    return _mtl_batches(examples, parallel, dict.fromkeys(("mono", "cross", "translation"), args.batch_size), args)
 
 
 TRAINERS: dict[str, TrainerSpec] = {
@@ -73,9 +99,13 @@ TRAINERS: dict[str, TrainerSpec] = {
         TrainerSpec("x-x", "same-language pairs, languages mixed within a batch (LAReQA's X-X)",
                     _single(MixedMonoSampler), retrieval_objective),
         TrainerSpec("en-en", "English pairs only", _single(EnEnSampler), retrieval_objective),
-        TrainerSpec("mtl", "multi-task: w_mono * mono batch + w_cross * cross batch + language-adversarial "
-                           "LID head (gradient reversal) + translation ranking on parallel questions",
-                    _mtl, mtl_objective, uses_heads=True, uses_tatoeba=True),
+        TrainerSpec("mtl", "multi-task in one batch of --batch-size pairs shared by its parts: w_mono * mono "
+                           "part + w_cross * cross part + w_translation * translation ranking (parallel "
+                           "questions) + language-adversarial LID head (gradient reversal)",
+                    _mtl_shared, mtl_objective, uses_heads=True, uses_tatoeba=True, revision=2),
+        TrainerSpec("mtl-3batch", "mtl with a whole batch per part (mono, cross, translation): 2-3x the pairs "
+                                  "per step of the others (the form of mtl before revision 2)",
+                    _mtl_3batch, mtl_objective, uses_heads=True, uses_tatoeba=True),
     ]
 }
 
