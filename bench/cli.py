@@ -171,8 +171,9 @@ def _train(args: argparse.Namespace) -> int:
         hard_negatives=not args.no_hard_negatives, tatoeba=None if args.tatoeba is None else tuple(args.tatoeba),
         eval_data=tuple(args.eval_data) if args.eval_data else None, allow_leak=args.allow_leak, scale=args.scale,
         w_mono=args.w_mono, w_cross=args.w_cross, w_lid=args.w_lid, w_translation=args.w_translation,
-        reversal=args.reversal, head_lr=args.head_lr, log_every=args.log_every, device=args.device,
-        threads=args.threads, out_dir=args.out_dir, run_id=args.run_id, force=args.force,
+        reversal=args.reversal, head_lr=args.head_lr, precision=args.precision, dev_fraction=args.dev_fraction,
+        log_every=args.log_every, device=args.device, threads=args.threads, out_dir=args.out_dir, run_id=args.run_id,
+        force=args.force,
     )
     path = train(options, log=lambda message: print(message, file=sys.stderr))
     print(path)
@@ -280,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(func=_list)
 
     _add_train_parser(commands)
+    _add_sweep_parser(commands)
     _add_experiment_parsers(commands)
     _add_report_parser(commands)
     from bench.perf import add_perf_parser
@@ -335,15 +337,69 @@ def _add_train_parser(commands) -> None:
                        f"({d.reversal})")
     train.add_argument("--head-lr", type=float, default=d.head_lr, help=f"mtl: learning rate of the heads "
                        f"({d.head_lr})")
+    train.add_argument("--precision", default=d.precision, help="fp32, or bf16: autocast bf16 forward and "
+                       "backward with fp32 master weights, optimiser state, similarities and losses; needs native "
+                       "bf16 (CPU avx512_bf16/amx_bf16, or a bf16 GPU); recorded, run id -bf16 "
+                       f"(default {d.precision})")
+    train.add_argument("--dev-fraction", type=float, default=d.dev_fraction, help="hold out this share of the "
+                       "training set's question ids (whole paragraphs) as a dev split, left out of training "
+                       "(run id -dev<F>; for tuning, e.g. the mtl sweep)")
     train.add_argument("--log-every", type=int, default=d.log_every, help="loss-curve point every N steps "
                        f"(default {d.log_every})")
     train.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the local GPU if any, else cpu)")
     train.add_argument("--threads", type=int, help="torch CPU threads (default: OMP_NUM_THREADS, else the cores; "
                        "on a busy machine 1 can be several times faster)")
     train.add_argument("--out-dir", help="models root (default: $BENCH_MODELS, else <project>/models)")
-    train.add_argument("--run-id", help="folder name (default {trainer}[-a{alpha}]-{base}-{data}-s{seed}-{steps}steps)")
+    train.add_argument("--run-id", help="folder name (default {trainer}[-a{alpha}]-{base}-{data}-s{seed}-{steps}steps"
+                       "[-dev{fraction}][-bf16])")
     train.add_argument("--force", action="store_true", help="overwrite an existing checkpoint folder")
     train.set_defaults(func=_train)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from bench.train.sweep import SweepOptions, best, run_sweep
+
+    options = SweepOptions(trainer=args.trainer, base=args.base, train_data=args.train_data,
+                           dev_fraction=args.dev_fraction, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+                           precision=args.precision, freeze_embeddings=args.freeze_embeddings, threads=args.threads,
+                           configs=tuple(args.configs) if args.configs else None, out=args.out,
+                           models_dir=args.models_dir)
+    table = run_sweep(options, log=lambda message: print(message, file=sys.stderr))
+    top = best(table)
+    print(f"{table}: best mean dev mAP {top['value']:.4f}: {top['config']} (w_lid {top['w_lid']}, reversal "
+          f"{top['reversal']}, w_translation {top['w_translation']})")
+    return 0
+
+
+def _add_sweep_parser(commands) -> None:
+    from bench.train.sweep import GRID, SweepOptions
+
+    d = SweepOptions()
+    sweep = commands.add_parser("sweep", help="tune mtl's auxiliary weights on a dev split held out from the "
+                                "training questions",
+                                description="Trains each configuration of bench/train/sweep.py's GRID with "
+                                "--dev-fraction of the training questions held out, scores it on them (LAReQA mAP "
+                                "mono, cross, multi) and appends to <out>/sweep.csv; configurations already there are "
+                                "skipped. Never scores on an evaluation set.")
+    sweep.add_argument("trainer", nargs="?", default=d.trainer, help=f"a trainer with heads (default {d.trainer})")
+    sweep.add_argument("--base", default=d.base, help=f"default {d.base}")
+    sweep.add_argument("--train-data", default=d.train_data, help=f"default {d.train_data}")
+    sweep.add_argument("--dev-fraction", type=float, default=d.dev_fraction, help="share of the training question "
+                       f"ids held out and scored (default {d.dev_fraction}; required)")
+    sweep.add_argument("--steps", type=positive_int, default=d.steps, help=f"default {d.steps}")
+    sweep.add_argument("--batch-size", type=positive_int, default=d.batch_size, help=f"default {d.batch_size}")
+    sweep.add_argument("--seed", type=int, default=d.seed, help=f"default {d.seed}")
+    sweep.add_argument("--precision", default=d.precision, help=f"training precision (default {d.precision}); "
+                       "scoring is fp32")
+    sweep.add_argument("--freeze-embeddings", action="store_true", help="freeze the word-embedding matrix (about "
+                       "half the step time of me5-small on a CPU)")
+    sweep.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    sweep.add_argument("--configs", nargs="+", metavar="NAME", help="only these of: "
+                       + ", ".join(name for name, _ in GRID))
+    sweep.add_argument("--out", default=d.out, help=f"table folder (default {d.out})")
+    sweep.add_argument("--models-dir", help="checkpoints root while a configuration is scored (default: "
+                       "$BENCH_MODELS, else <project>/models); each is deleted once scored")
+    sweep.set_defaults(func=_sweep)
 
 
 def _experiment(args: argparse.Namespace) -> int:
