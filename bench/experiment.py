@@ -11,19 +11,22 @@ import glob
 import json
 import re
 import shutil
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import yaml
 
 from bench.paths import PROJECT_ROOT
+from bench.precision import DEFAULT_PRECISION, PRECISIONS
 
 EXPERIMENTS_DIR = PROJECT_ROOT / "bench" / "experiments"
 LAREQA_SETS = ("xquad-r", "mlqa-r")
 # Training data -> the held-out LAReQA set it is scored on (DESIGN.md, "Training protocol").
 HELD_OUT = {"mlqa-r": "xquad-r", "xquad-r": "mlqa-r"}
-_LENGTH_SUFFIX = re.compile(r"-L\d+$")
-TOP_KEYS = {"name", "description", "base_models", "references", "training", "evaluation", "stages", "notes"}
+# What the runner appends to a model's results key: a length cut (-L128), then a precision (+bf16).
+_EVAL_SUFFIX = re.compile(r"(-L\d+)?(\+\w+)?$")
+TOP_KEYS = {"name", "description", "base_models", "references", "precision", "training", "evaluation", "stages",
+            "notes"}
 STAGE_KEYS = {"name", "trainers", "seeds", "train_data", "alphas", "base_models"}
 EVAL_KEYS = {"beir", "lareqa"}
 
@@ -61,6 +64,9 @@ class Experiment:
     stages: tuple[Stage, ...]
     source: Path | None = None
     notes: list[str] = field(default_factory=list)
+    # Numerics of every cell's training and of every encoding (bench/precision.py); in the checkpoints' run ids
+    # (-bf16) and the results keys (+bf16), so cells of two precisions never stand in for each other.
+    precision: str = DEFAULT_PRECISION
 
     def cells(self) -> list[Cell]:
         """Every cell once, in stage order."""
@@ -117,7 +123,7 @@ def parse_experiment(raw: dict, source: Path | None = None) -> Experiment:
         name=str(raw["name"]), description=str(raw.get("description", "")).strip(), base_models=base_models,
         references=tuple(_as_list(raw.get("references") or [], f"{where}: references")), training=training,
         beir=_eval_block(evaluation, "beir"), lareqa=_eval_block(evaluation, "lareqa"), stages=stages,
-        source=source, notes=list(raw.get("notes") or []),
+        source=source, notes=list(raw.get("notes") or []), precision=_precision(raw, where),
     )
     _check_names(experiment, where)
     return experiment
@@ -137,10 +143,19 @@ def _as_list(value, where: str) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _check_training(training: dict, where: str) -> None:
-    from bench.train.run import TrainOptions
+def _precision(raw: dict, where: str) -> str:
+    precision = str(raw.get("precision", DEFAULT_PRECISION))
+    if precision not in PRECISIONS:
+        raise ExperimentError(f"{where}: unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    return precision
 
-    per_cell = {"trainer", "base", "train_data", "seed", "alpha", "out_dir", "run_id", "force"}
+
+def _check_training(training: dict, where: str) -> None:
+    from bench.train.options import TrainOptions
+
+    if "precision" in training:
+        raise ExperimentError(f"{where}: precision is a top-level key (it applies to training and encoding alike)")
+    per_cell = {"trainer", "base", "train_data", "seed", "alpha", "out_dir", "run_id", "force", "precision"}
     allowed = {f.name for f in fields(TrainOptions)} - per_cell
     _check_keys(training, allowed, f"{where}: training")
     if "langs" in training:
@@ -201,26 +216,25 @@ def _check_names(experiment: Experiment, where: str) -> None:
 
 
 def train_options(experiment: Experiment, cell: Cell, models_dir: str | None = None):
-    from bench.train.run import TrainOptions
+    from bench.train.options import TrainOptions
 
     return TrainOptions(trainer=cell.trainer, base=cell.base, train_data=cell.train_data, seed=cell.seed,
-                        alpha=cell.alpha, out_dir=models_dir, **experiment.training)
+                        alpha=cell.alpha, out_dir=models_dir, precision=experiment.precision, **experiment.training)
 
 
 def checkpoint_dir(experiment: Experiment, cell: Cell, models_dir: str | None = None) -> Path:
-    from bench.train.run import make_run_id, models_root
+    from bench.train.options import models_root, run_id_of
 
-    steps = train_options(experiment, cell, models_dir).steps
-    return models_root(models_dir) / make_run_id(cell.trainer, cell.base, cell.train_data, cell.seed, steps,
-                                                 cell.alpha)
+    return models_root(models_dir) / run_id_of(train_options(experiment, cell, models_dir), cell.alpha)
 
 
 def is_trained(experiment: Experiment, cell: Cell, models_dir: str | None = None) -> bool:
     """A finished checkpoint trained with exactly this cell's options."""
-    from bench.train.run import existing_run, identity
+    from bench.train.options import existing_run, identity, same_run
 
     found = existing_run(checkpoint_dir(experiment, cell, models_dir))
-    return bool(found) and found.get("options") == identity(train_options(experiment, cell, models_dir), cell.alpha)
+    return bool(found) and same_run(found.get("options"), identity(train_options(experiment, cell, models_dir),
+                                                                    cell.alpha))
 
 
 def suite_tasks_for(experiment: Experiment, suite: str, cache: dict) -> list:
@@ -240,11 +254,12 @@ def suite_tasks_for(experiment: Experiment, suite: str, cache: dict) -> list:
 
 
 def eval_spec(experiment: Experiment, spec, suite: str):
-    """The spec as scored on `suite`: the experiment's sequence-length cut applies to dense models."""
-    from bench.models.registry import with_max_seq_length
+    """The spec as scored on `suite`: the experiment's sequence-length cut and precision apply to dense models."""
+    from bench.models.registry import with_max_seq_length, with_precision
 
     block = (experiment.beir if suite == "beir" else experiment.lareqa) or {}
-    return with_max_seq_length(spec, int(block["max_seq_length"])) if block.get("max_seq_length") else spec
+    spec = with_max_seq_length(spec, int(block["max_seq_length"])) if block.get("max_seq_length") else spec
+    return with_precision(spec, experiment.precision)
 
 
 def suites_of(experiment: Experiment, cell: Cell | None) -> list[str]:
@@ -280,7 +295,7 @@ def stored_key(experiment: Experiment, cell: Cell, models_dir: str | None = None
     through the training manifest kept beside its results: so a grid resumes on a machine that never held the
     checkpoint (trained on a lent GPU, say), as long as nothing of the cell is left to score."""
     from bench.results import ResultStore
-    from bench.train.run import identity
+    from bench.train.options import identity, same_run
 
     store = ResultStore(experiment.name)
     name = checkpoint_dir(experiment, cell, models_dir).name
@@ -290,15 +305,17 @@ def stored_key(experiment: Experiment, cell: Cell, models_dir: str | None = None
             manifest = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if manifest.get("options") == wanted:
-            return _LENGTH_SUFFIX.sub("", path.parent.name)
+        if same_run(manifest.get("options"), wanted):
+            return _EVAL_SUFFIX.sub("", path.parent.name, count=1)
     return None
 
 
 def suite_key(experiment: Experiment, key: str, suite: str) -> str:
-    """A dense model's results key on `suite`: `key`, plus `-L<N>` where the experiment cuts the length."""
+    """A dense model's results key on `suite`: `key`, plus `-L<N>` where the experiment cuts the length, plus
+    `+<precision>` when it is not fp32 (as eval_spec's run id)."""
     block = (experiment.beir if suite == "beir" else experiment.lareqa) or {}
-    return f"{key}-L{int(block['max_seq_length'])}" if block.get("max_seq_length") else key
+    key = f"{key}-L{int(block['max_seq_length'])}" if block.get("max_seq_length") else key
+    return f"{key}+{experiment.precision}" if experiment.precision != DEFAULT_PRECISION else key
 
 
 def plan(experiment: Experiment, models_dir: str | None = None, tasks_cache: dict | None = None) -> list[Step]:
@@ -359,19 +376,23 @@ def unique_cells(experiment: Experiment) -> list[tuple[Stage, Cell]]:
 def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_run: bool = False, log=print,
                    cache: bool = True, batch_size: int = 32, stages: list[int] | None = None,
                    shard: tuple[int, int] | None = None, references: list[str] | None = None,
-                   device: str | None = None) -> list[Step]:
+                   device: str | None = None, precision: str | None = None) -> list[Step]:
     """Train and evaluate what the grid still lacks, in stage order. Returns the plan as it stood at the start.
     stages: 1-based stage numbers to run (default all).
     shard (k, n): run only every n-th cell of the grid, starting at the k-th (1-based, counted in stage order
     over the whole grid, so that n processes or machines given 1/n .. n/n share it without overlap); the
     references are scored by shard 1 only.
     references: the references to score (default: all of the file's; [] for none).
-    device: where training and dense encoding run (default: the GPU when there is one)."""
+    device: where training and dense encoding run (default: the GPU when there is one).
+    precision: of training and encoding, instead of the file's (fp32 or bf16)."""
     from bench.eval.runner import run_models
     from bench.models.registry import resolve_model
+    from bench.precision import check_precision
     from bench.results import ResultStore
     from bench.train.run import train
 
+    if precision is not None:
+        experiment = replace(experiment, precision=precision)
     tasks_cache: dict = {}
     steps = plan(experiment, models_dir, tasks_cache)
     log(describe_plan(experiment, steps))
@@ -380,6 +401,8 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
     wanted_refs = check_references(experiment, references)
     if dry_run:
         return steps
+    # Before any work: bf16 where this machine would only emulate it is refused here, not after the references.
+    check_precision(experiment.precision, device or ("cpu" if experiment.precision == "fp32" else _default_device()))
     store = ResultStore(experiment.name)
     _keep_definition(experiment, store.folder)
 
@@ -411,6 +434,12 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
         _keep_manifest(folder, store.folder, [eval_spec(experiment, spec, s).key for s in suites])
         evaluate(spec, suites)
     return steps
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def shard_filter(shard: tuple[int, int] | None):
@@ -449,7 +478,7 @@ def describe_plan(experiment: Experiment, steps: list[Step]) -> str:
     todo_eval = sum(s.tasks_total - s.tasks_done for s in steps if s.action == "evaluate")
     lines = [f"experiment {experiment.name} ({experiment.source or 'inline'}): "
              f"{sum(s.action == 'train' for s in steps)} checkpoints, {todo_train} to train, "
-             f"{todo_eval} (model, task) evaluations to run"]
+             f"{todo_eval} (model, task) evaluations to run; precision {experiment.precision}"]
     stage = None
     for step in steps:
         if step.stage != stage:

@@ -112,6 +112,8 @@ def test_cells_deduplicate_across_stages_and_alpha_is_hybrid_only(tiny_model_dir
     ({"training": {"stepz": 3}}, "unknown key(s) stepz"),
     ({"references": ["no-such-model"]}, "unknown model 'no-such-model'"),
     ({"name": ""}, "'name' is required"),
+    ({"precision": "fp16"}, "unknown precision 'fp16'; known: fp32, bf16"),
+    ({"training": {"precision": "bf16"}}, "precision is a top-level key"),
 ])
 def test_bad_experiment_files_say_what_is_wrong(tiny_model_dir, change, message):
     with pytest.raises(ExperimentError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -213,3 +215,44 @@ def test_cells_scored_elsewhere_need_no_checkpoint_here(tiny_model_dir, data_dir
     steps = {(s.action, s.model): s for s in plan(experiment, str(here))}
     assert not steps[("train", "xx-mono-tiny-bert-mlqa-r-s1-2steps")].done
     assert steps[("train", "hybrid-a0.5-tiny-bert-mlqa-r-s1-2steps")].done
+
+
+def test_the_files_precision_reaches_training_and_encoding(tiny_model_dir, data_dir, tmp_path, monkeypatch):
+    """A bf16 grid trains its cells in bf16 (-bf16 checkpoints) and scores every dense model in bf16 (+bf16)."""
+    import bench.precision
+    from bench.train import run as train_module
+
+    monkeypatch.setattr(bench.precision, "cpu_flags", lambda: {"avx512_bf16"})  # as on a bf16 CPU
+    raw = grid(tiny_model_dir, precision="bf16")
+    raw["stages"][0]["trainers"] = ["hybrid"]
+    experiment = parse_experiment(raw)
+    assert experiment.precision == "bf16" and load_experiment("paper").precision == "fp32"
+    models = str(tmp_path / "models")
+    [train_step] = [s for s in plan(experiment, models) if s.action == "train"]
+    assert train_step.model == "hybrid-a0.5-tiny-bert-mlqa-r-s1-2steps-bf16"
+    seen = []
+    monkeypatch.setattr(train_module, "train", lambda options, log=print: seen.append(options) or
+                        (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(experiment, models_dir=models, log=quiet, references=[])
+    assert seen[0].precision == "bf16"
+    from bench.models.registry import resolve_model
+
+    spec = experiment_module.eval_spec(experiment, resolve_model(str(tiny_model_dir)), "xquad-r")
+    assert spec.precision == "bf16" and spec.key.startswith("tiny-bert") and spec.key.endswith("+bf16")
+    # --precision on the command line (run_experiment's precision) overrides the file.
+    seen.clear()
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(parse_experiment(grid(tiny_model_dir)), models_dir=models, log=quiet, references=[],
+                       precision="bf16")
+    assert seen[0].precision == "bf16"
+
+
+def test_a_bf16_grid_is_refused_before_any_work_without_native_bf16(tiny_model_dir, data_dir, tmp_path, monkeypatch):
+    import bench.precision
+
+    monkeypatch.setattr(bench.precision, "cpu_flags", lambda: set())
+    experiment = parse_experiment(grid(tiny_model_dir, precision="bf16"))
+    with pytest.raises(bench.precision.PrecisionError, match="lacks avx512_bf16"):
+        run_experiment(experiment, models_dir=str(tmp_path / "models"), log=quiet, device="cpu")
+    assert not ResultStore("grid").folder.exists() and not (tmp_path / "models").exists()
