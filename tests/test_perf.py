@@ -146,8 +146,13 @@ def test_headline_keys_and_verdicts():
                 "warm": {"wall_seconds": 0.5, "peak_memory_mb": 500, "ndcg@10": 0.70001},
                 "beir": {"wall_seconds": 14.0, "peak_memory_mb": 1000, "ndcg@10": 0.70000},
                 "mteb": {"wall_seconds": 12.0, "peak_memory_mb": 1200, "ndcg@10": 0.70000}},
-        "train": {"trainers": {"hybrid": {"overhead_vs_plain": 0.05, "more_work_per_step": False},
-                               "mtl": {"overhead_vs_plain": 2.0, "more_work_per_step": True}}},
+        "train": {"trainers": {
+            "hybrid@fp32": {"trainer": "hybrid", "precision": "fp32", "steps_per_second": 0.2,
+                            "overhead_vs_plain": 0.05, "more_work_per_step": False},
+            "hybrid@bf16": {"trainer": "hybrid", "precision": "bf16", "steps_per_second": 0.5,
+                            "overhead_vs_plain": 0.05, "more_work_per_step": False},
+            "mtl-3batch@fp32": {"trainer": "mtl-3batch", "precision": "fp32", "steps_per_second": 0.07,
+                                "overhead_vs_plain": 2.0, "more_work_per_step": True}}},
     }
     summary = headline(report)
     for key in ("cold_speedup_vs_beir", "cold_speedup_vs_mteb", "peak_memory_ratio_vs_beir", "warm_speedup",
@@ -160,12 +165,54 @@ def test_headline_keys_and_verdicts():
     targets = summary["targets"]
     assert targets["cold_speedup_vs_beir >= 1.3"] and not targets["cold_speedup_vs_mteb >= 1.3"]
     assert targets["matmul_peak_fraction >= 0.6"] is False
-    assert targets["trainer_overhead <= 10% (mtl apart)"] is True
+    assert targets["trainer_overhead <= 10% (3-batch mtl apart)"] is True
+    assert summary["train_speedup_bf16"] == 2.5 and targets["train_speedup_bf16 >= 2"] is True
+    # No bf16 pipelines in this report: their figures are absent, not invented.
+    assert summary["cold_speedup_bf16_vs_beir"] is None and targets["cold_speedup_bf16_vs_beir >= 1.5"] is None
+
+
+def test_headline_bf16_figures():
+    from bench.perf import headline
+
+    report = {
+        "machine": {"cores": 2, "cpu_model": "x"}, "options": {"reps": 1}, "created_at": "now",
+        "matmul": {"fp32": {"gflops": 200.0}, "bf16": {"gflops": 800.0}},
+        "encode": [{"model": "me5-small", "precision": "fp32", "matmul_peak_fraction": 0.61},
+                   {"model": "me5-small", "precision": "bf16", "matmul_peak_fraction": 0.4}],
+        "e2e": {"model": "m", "max_seq_length": None,
+                "precision": {"cold": "fp32", "cold-bf16": "bf16", "beir": "fp32", "mteb": "fp32", "st-bf16": "bf16"},
+                "cold": {"wall_seconds": 100.0, "peak_memory_mb": 1100, "ndcg@10": 0.6451},
+                "cold-bf16": {"wall_seconds": 50.0, "peak_memory_mb": 950, "ndcg@10": 0.6452},
+                "beir": {"wall_seconds": 110.0, "peak_memory_mb": 1000, "ndcg@10": 0.6451},
+                "mteb": {"wall_seconds": 70.0, "peak_memory_mb": 1200, "ndcg@10": 0.6451},
+                "st-bf16": {"wall_seconds": 40.0, "peak_memory_mb": 700, "ndcg@10": 0.6420}},
+    }
+    summary = headline(report)
+    assert summary["cold_speedup_bf16_vs_beir"] == 2.2 and summary["cold_speedup_bf16_vs_mteb"] == 1.4
+    assert summary["cold_speedup_bf16_vs_st_bf16"] == 0.8
+    assert summary["peak_memory_ratio_vs_beir"] == 0.95 and summary["peak_memory_run"] == "cold-bf16"
+    assert summary["peak_memory_ratio_fp32_vs_beir"] == 1.1
+    assert (summary["ndcg_at_10_fp32"], summary["ndcg_at_10_bf16"]) == (0.6451, 0.6452)
+    assert summary["bf16_matmul_peak_fraction"] == 0.4 and summary["matmul_peak_fraction"] == 0.61
+    targets = summary["targets"]
+    assert targets["cold_speedup_bf16_vs_beir >= 1.5"] and not targets["cold_speedup_bf16_vs_mteb >= 1.5"]
+    assert targets["cold_speedup_bf16_vs_st_bf16 >= 1"] is False
+    assert targets["bf16 nDCG@10 closer to fp32 than st-bf16"] is True
+    assert targets["bf16_matmul_peak_fraction >= 0.6"] is False
+
+
+def test_e2e_pipelines_follow_precisions_and_skips():
+    from bench.perf.options import PerfOptions
+    from bench.perf.pipelines import e2e_names
+
+    assert e2e_names(PerfOptions()) == ["cold", "warm", "cold-bf16", "beir", "mteb", "st-bf16"]
+    assert e2e_names(PerfOptions(precisions=("fp32",), skip=("mteb",))) == ["cold", "warm", "beir"]
+    assert e2e_names(PerfOptions(skip=("st-bf16", "warm"))) == ["cold", "cold-bf16", "beir", "mteb"]
 
 
 def test_worker_pipelines_agree_on_a_tiny_task(tiny_model_dir, mirror, tmp_path, monkeypatch, capsys):
     """ours and beir through the worker, in this process (the subprocess plumbing is the same call)."""
-    from bench import perf_worker
+    from bench.perf import worker as perf_worker
 
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
     scores = {}
@@ -177,6 +224,21 @@ def test_worker_pipelines_agree_on_a_tiny_task(tiny_model_dir, mirror, tmp_path,
         assert report["docs"] == 60 and report["peak_rss_mb"] > 0
         scores[pipeline] = report["ndcg@10"]
     assert abs(scores["ours"] - scores["beir"]) < 1e-4
+
+
+@pytest.mark.skipif("bf16" not in __import__("bench.precision").precision.available("cpu"), reason="no bf16 here")
+def test_worker_bf16_pipelines_run_and_stay_near_fp32(tiny_model_dir, mirror, tmp_path, monkeypatch, capsys):
+    from bench.perf import worker as perf_worker
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    scores = {}
+    for pipeline, precision in (("ours", "fp32"), ("ours", "bf16"), ("st-bf16", "bf16")):
+        args = [pipeline, "--model", str(tiny_model_dir), "--model-path", str(tiny_model_dir), "--datasets",
+                "scifact", "--docs", "60", "--max-seq-length", "32", "--precision", precision]
+        assert perf_worker.main(args) == 0
+        scores[pipeline, precision] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ndcg@10"]
+    assert abs(scores["ours", "bf16"] - scores["ours", "fp32"]) < 0.05
+    assert abs(scores["st-bf16", "bf16"] - scores["ours", "fp32"]) < 0.1
 
 
 def test_run_pipeline_measures_a_subprocess(tiny_model_dir, mirror, tmp_path):
