@@ -132,3 +132,30 @@ def test_linear_weights_cast_once_give_bitwise_the_vectors_of_plain_autocast(tin
     pooled = (tokens.float() * mask).sum(1) / mask.sum(1)
     reference = torch.nn.functional.normalize(pooled, dim=1).numpy()
     np.testing.assert_array_equal(ours, reference)
+
+
+def _write_run(folder, values: dict[str, float], per_query: dict[str, list[float]]):
+    """A stored run: one task (scifact mono en-en) with tidy rows and per-query scores."""
+    import pandas as pd
+
+    folder.mkdir(parents=True)
+    keys = {"dataset": "scifact", "setting": "mono", "query_lang": "en", "doc_lang": "en"}
+    pd.DataFrame([{**keys, "metric": m, "value": v} for m, v in values.items()]).to_csv(
+        folder / "scifact__test__mono__en-en.csv", index=False)
+    pd.DataFrame([{**keys, "metric": m, "query_id": str(i), "value": v}
+                  for m, vs in per_query.items() for i, v in enumerate(vs)]).to_parquet(
+        folder / "scifact__test__mono__en-en.per_query.parquet")
+
+
+def test_precision_proof_compares_macro_task_and_query_differences(tmp_path):
+    from bench.precision_proof import compare_runs
+
+    _write_run(tmp_path / "a", {"ndcg@10": 0.5, "recall@100": 0.9}, {"ndcg@10": [0.4, 0.6], "recall@100": [1, 0.8]})
+    _write_run(tmp_path / "b", {"ndcg@10": 0.503, "recall@100": 0.9}, {"ndcg@10": [0.406, 0.6],
+                                                                        "recall@100": [1, 0.8]})
+    table = compare_runs(tmp_path / "a", tmp_path / "b").set_index("metric")
+    assert table.loc["ndcg@10", "diff"] == pytest.approx(0.003)
+    assert table.loc["ndcg@10", "max_query_abs_diff"] == pytest.approx(0.006)
+    assert table.loc["ndcg@10", "queries_changed"] == 1 and table.loc["ndcg@10", "queries"] == 2
+    assert not table.loc["ndcg@10", "within_bar"]  # 0.003 > 0.002
+    assert table.loc["recall@100", "diff"] == 0 and table.loc["recall@100", "queries_changed"] == 0
