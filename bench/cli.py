@@ -17,8 +17,10 @@ def _run(args: argparse.Namespace) -> int:
     from bench.eval.runner import run_models, summary_table
     from bench.models.registry import (DEFAULT_MODELS, resolve_model, with_backend, with_max_seq_length,
                                        with_precision, with_search)
+    from bench.preflight import check_run
     from bench.results import ResultStore
 
+    check_run(args)
     specs = [resolve_model(name) for name in args.model or DEFAULT_MODELS]  # bad names fail before any work
     if args.backend:
         specs = [with_backend(spec, args.backend) for spec in specs]
@@ -82,15 +84,24 @@ def _crosscheck(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from bench.eval.runner import summary_table
+    from bench.fingerprint import stale_notes
     from bench.results import ResultStore
 
     store = ResultStore(args.experiment)
     if not store.folder.is_dir():
         raise ValueError(f"no results at {store.folder}; experiments there: "
                          f"{', '.join(sorted(p.name for p in store.folder.parent.iterdir() if p.is_dir())) or 'none'}")
-    print(summary_table(store.load()).to_string(float_format=lambda v: f"{v:.4f}"))
+    rows = store.load()
+    if rows.empty:
+        raise ValueError(f"no results in {store.folder}: nothing to show")
+    print(summary_table(rows).to_string(float_format=lambda v: f"{v:.4f}"))
+    for line in stale_notes(store):
+        print(line, file=sys.stderr)
     if args.timings:
         records = store.records()
+        if records.empty:
+            print(f"\nno run records in {store.folder}: no timings")
+            return 0
         # Model loading is paid once per run, so it is not summed over tasks.
         stages = [c for c in records.columns if c.startswith("s_") and c != "s_load_model"]
         totals = records.groupby(["run_id", "suite", "setting"])[stages].sum(min_count=1)
@@ -161,8 +172,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from bench.preflight import check_train
     from bench.train.run import TrainOptions, train
 
+    check_train(args)
     options = TrainOptions(
         trainer=args.trainer, base=args.base, train_data=args.train_data, seed=args.seed, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, warmup_ratio=args.warmup_ratio,
@@ -448,8 +461,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from bench.preflight import check_report
     from bench.report.build import build_report
 
+    check_report(args.experiment)
     build_report(args.experiment, Path(args.out) if args.out else None, n_resamples=args.resamples, seed=args.seed,
                  log=lambda message: print(message, file=sys.stderr))
     return 0

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from bench.paths import PROJECT_ROOT
+from bench.safety import check_name
 from bench.precision import DEFAULT_PRECISION, PRECISIONS
 
 EXPERIMENTS_DIR = PROJECT_ROOT / "bench" / "experiments"
@@ -111,6 +112,10 @@ def parse_experiment(raw: dict, source: Path | None = None) -> Experiment:
     _check_keys(raw, TOP_KEYS, where)
     if not raw.get("name"):
         raise ExperimentError(f"{where}: 'name' is required (it names results/<name>/)")
+    try:
+        check_name(str(raw["name"]), "experiment name")
+    except ValueError as error:
+        raise ExperimentError(f"{where}: {error}") from None
     base_models = tuple(_as_list(raw.get("base_models"), f"{where}: base_models"))
     evaluation = raw.get("evaluation") or {}
     _check_keys(evaluation, EVAL_KEYS, f"{where}: evaluation")

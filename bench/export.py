@@ -97,8 +97,7 @@ def export_mteb(experiment: str, out: Path | None = None) -> list[Path]:
 def _task_seconds(store: ResultStore) -> dict[tuple[str, str], float]:
     """Wall seconds per (run, dataset), summed over its tasks from the run records."""
     totals: dict[tuple[str, str], float] = {}
-    for path in store.folder.rglob("*.record.json"):
-        record = json.loads(path.read_text())
+    for path, record in store.record_files():
         key = (path.parent.name, record["dataset"])
         totals[key] = totals.get(key, 0.0) + sum(v for k, v in record["seconds"].items() if k != "load_model")
     return {k: round(v, 3) for k, v in totals.items()}

@@ -25,3 +25,11 @@ def cache_root() -> Path:
 
 def results_root() -> Path:
     return Path(os.environ.get("BENCH_RESULTS", PROJECT_ROOT / "results"))
+
+
+def reports_root() -> Path:
+    """Generated reports: $BENCH_REPORTS, else reports/ beside the results folder (the project's reports/ by
+    default), so that a report of another project's results never lands in this one."""
+    if os.environ.get("BENCH_REPORTS"):
+        return Path(os.environ["BENCH_REPORTS"]).expanduser()
+    return results_root().parent / "reports"

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench import __version__
@@ -17,7 +20,8 @@ from bench.models.registry import ModelSpec
 from bench.paths import PROJECT_ROOT, results_root
 from bench.safety import atomic_write, check_name, remove_stale_temps
 
-__all__ = ["ResultStore", "atomic_write", "safe_name", "git_sha", "tidy_rows", "per_query_frame", "TIDY_COLUMNS"]
+__all__ = ["ResultStore", "DamagedResult", "atomic_write", "safe_name", "git_sha", "read_record", "read_scores",
+           "tidy_rows", "per_query_frame", "TIDY_COLUMNS"]
 
 TIDY_COLUMNS = [
     "experiment", "run_id", "model", "base_model", "trainer", "alpha", "seed", "suite", "dataset", "split",
@@ -48,9 +52,11 @@ def safe_name(name: str) -> str:
 class ResultStore:
     """results/<experiment>/<run_id>/<task key>.{csv,per_query.parquet,record.json}"""
 
-    def __init__(self, experiment: str, root: Path | None = None):
+    def __init__(self, experiment: str, root: Path | None = None, note: Callable[[str], None] | None = None):
         self.experiment = check_name(experiment, "experiment name")
         self.folder = Path(root or results_root()) / experiment
+        # Where damaged files are named as they are skipped (stderr by default).
+        self.note = note or (lambda message: print(message, file=sys.stderr))
 
     def _stem(self, run_id: str, task: RetrievalTask) -> Path:
         return self.folder / safe_name(run_id) / task.key
@@ -59,41 +65,123 @@ class ResultStore:
         return self._stem(run_id, task).with_suffix(".csv")
 
     def done(self, run_id: str, task: RetrievalTask) -> bool:
-        # The scores file is written last, so its presence means the task finished.
-        return self.scores_path(run_id, task).is_file()
+        """The task's scores file exists (it is written last) and is whole: one finite value per metric."""
+        path = self.scores_path(run_id, task)
+        if not path.is_file():
+            return False
+        try:
+            frame = read_scores(path)
+            missing = sorted(set(task.metrics) - set(frame["metric"]))
+            if missing:
+                raise DamagedResult(f"{path}: no row for {', '.join(missing)}")
+        except DamagedResult as damaged:
+            self.note(f"warning: {damaged}; computing it again")
+            return False
+        return True
+
+    def record_path(self, run_id: str, task: RetrievalTask) -> Path:
+        stem = self._stem(run_id, task)
+        return stem.with_name(stem.name + ".record.json")
+
+    def record(self, run_id: str, task: RetrievalTask) -> dict | None:
+        """The task's run record; None (with a note) when it is missing or damaged."""
+        try:
+            return read_record(self.record_path(run_id, task))
+        except DamagedResult as damaged:
+            self.note(f"warning: {damaged}")
+            return None
+
+    def update_record(self, run_id: str, task: RetrievalTask, record: dict) -> None:
+        atomic_write(self.record_path(run_id, task), lambda p: p.write_text(_record_json(record)))
 
     def write(self, run_id: str, task: RetrievalTask, rows: pd.DataFrame, per_query: pd.DataFrame,
               record: dict) -> None:
         stem = self._stem(run_id, task)
         remove_stale_temps(stem.parent)  # left by writers killed mid-write
         atomic_write(stem.with_name(stem.name + ".per_query.parquet"), lambda p: per_query.to_parquet(p, index=False))
-        atomic_write(stem.with_name(stem.name + ".record.json"),
-                     lambda p: p.write_text(json.dumps(record, indent=2, sort_keys=True, default=str)))
+        atomic_write(self.record_path(run_id, task), lambda p: p.write_text(_record_json(record)))
         atomic_write(self.scores_path(run_id, task), lambda p: rows[TIDY_COLUMNS].to_csv(p, index=False))
+
+    def record_files(self) -> Iterator[tuple[Path, dict]]:
+        """(path, run record) of every readable record; damaged ones are named and skipped."""
+        for path in sorted(self.folder.rglob("*.record.json")):
+            try:
+                yield path, read_record(path)
+            except DamagedResult as damaged:
+                self.note(f"warning: skipped {damaged}")
 
     def records(self) -> pd.DataFrame:
         """One row per finished (model, task): the run record's stage seconds, docs/s and peak memory."""
-        rows = []
-        for path in sorted(self.folder.rglob("*.record.json")):
-            record = json.loads(path.read_text())
-            rows.append({"run_id": path.parent.name, "suite": record["suite"], "dataset": record["dataset"],
-                         "setting": record["setting"], **{f"s_{k}": v for k, v in record["seconds"].items()},
-                         "docs_per_second": record.get("docs_per_second"),
-                         "peak_memory_mb": record.get("peak_memory_mb")})
+        rows = [{"run_id": path.parent.name, "suite": record["suite"], "dataset": record["dataset"],
+                 "setting": record["setting"], **{f"s_{k}": v for k, v in record["seconds"].items()},
+                 "docs_per_second": record.get("docs_per_second"), "peak_memory_mb": record.get("peak_memory_mb")}
+                for path, record in self.record_files()]
         return pd.DataFrame(rows)
 
     def load(self) -> pd.DataFrame:
-        return _read_scores(sorted(self.folder.rglob("*.csv")))
+        return self._read_all(sorted(self.folder.rglob("*.csv")))
 
     def load_pairs(self, run_ids: list[str], tasks: list[RetrievalTask]) -> pd.DataFrame:
         """The stored rows of these (run, task) pairs only: a grid's store holds thousands of files."""
         paths = [self.scores_path(r, t) for r in run_ids for t in tasks]
-        return _read_scores([p for p in paths if p.is_file()])
+        return self._read_all([p for p in paths if p.is_file()])
+
+    def _read_all(self, paths: list[Path]) -> pd.DataFrame:
+        frames = []
+        for path in paths:
+            try:
+                frames.append(read_scores(path))
+            except DamagedResult as damaged:
+                self.note(f"warning: skipped {damaged}")
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TIDY_COLUMNS)
 
 
-def _read_scores(paths: list[Path]) -> pd.DataFrame:
-    frames = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in paths]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TIDY_COLUMNS)
+def _record_json(record: dict) -> str:
+    return json.dumps(record, indent=2, sort_keys=True, default=str)
+
+
+class DamagedResult(ValueError):
+    """A stored results file that cannot be trusted; the message names it, what is wrong and the fix."""
+
+
+_FIX = "delete it, or re-run its task with --force"
+
+
+def read_scores(path: Path) -> pd.DataFrame:
+    """A tidy scores file, checked: every column, at least one row, finite values, n_queries >= 1, and a
+    created_at in its last column (a file cut short loses that first)."""
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as error:
+        raise DamagedResult(f"{path}: unreadable as CSV ({str(error).strip().splitlines()[0]}); {_FIX}") from None
+    missing = [c for c in TIDY_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DamagedResult(f"{path}: not a results table (no column {', '.join(missing)}); {_FIX}")
+    if frame.empty:
+        raise DamagedResult(f"{path}: a header without scores; {_FIX}")
+    values = pd.to_numeric(frame["value"], errors="coerce")
+    counts = pd.to_numeric(frame["n_queries"], errors="coerce")
+    created = pd.to_datetime(frame["created_at"], errors="coerce", utc=True, format="ISO8601")
+    bad = ~np.isfinite(values) | ~(counts >= 1) | created.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DamagedResult(f"{path}:{row + 2}: value {frame['value'].iloc[row]!r}, n_queries "
+                            f"{frame['n_queries'].iloc[row]!r}, created_at {frame['created_at'].iloc[row]!r}: "
+                            f"expected a finite number, a count of at least 1 and a time; {_FIX}")
+    frame["value"], frame["n_queries"] = values.astype(float), counts.astype(int)
+    return frame[TIDY_COLUMNS]
+
+
+def read_record(path: Path) -> dict:
+    """A run record, checked for the keys readers use."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise DamagedResult(f"{path}: unreadable as JSON ({error}); {_FIX}") from None
+    if not isinstance(record, dict) or not all(k in record for k in ("suite", "dataset", "setting", "seconds")) \
+            or not isinstance(record["seconds"], dict):
+        raise DamagedResult(f"{path}: not a run record (suite, dataset, setting, seconds expected); {_FIX}")
+    return record
 
 
 def tidy_rows(experiment: str, spec: ModelSpec, run_id: str, task: RetrievalTask,

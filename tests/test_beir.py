@@ -101,14 +101,14 @@ def test_empty_id(beir_variant, fixture_data, empty):
 
 def test_duplicate_doc_id(beir_variant, fixture_data):
     folder = beir_variant(corpus=[*fixture_data["corpus"], {"_id": "coffee2", "title": "again", "text": "dup"}])
-    with pytest.raises(DataError, match=r"corpus\.jsonl: duplicate _id 'coffee2'"):
+    with pytest.raises(DataError, match=r"corpus\.jsonl:31: duplicate _id 'coffee2'"):
         load_beir_folder(folder)
 
 
 def test_duplicate_query_id(beir_variant, fixture_data):
     queries = [{"_id": q, "text": t} for q, t in fixture_data["queries"].items()] + [{"_id": "q4", "text": "dup"}]
     folder = beir_variant(queries=queries)
-    with pytest.raises(DataError, match=r"queries\.jsonl: duplicate _id 'q4'"):
+    with pytest.raises(DataError, match=r"queries\.jsonl:11: duplicate _id 'q4'"):
         load_beir_folder(folder)
 
 

@@ -74,8 +74,9 @@ def test_cutoffs_are_honoured():
     assert per_query_scores(qrels, run, ("mrr@12",))["q2"]["mrr@12"] == pytest.approx(1 / 12)
 
 
-def test_mean_scores_empty():
-    assert mean_scores({}, METRICS) == {m: 0.0 for m in METRICS}
+def test_mean_scores_of_no_query_is_an_error():
+    with pytest.raises(ValueError, match="no query was evaluated"):
+        mean_scores({}, METRICS)
 
 
 def test_query_with_empty_hits_counts_as_zero():

@@ -56,35 +56,49 @@ BEIR_DATASETS: dict[str, BeirDataset] = {
 DEFAULT_BEIR = ("scifact", "nfcorpus", "arguana")
 
 
-def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
+def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:
+    """(line number, record) of every non-blank line; DataError naming file and line for anything malformed."""
     if not path.is_file():
         raise DataError(f"missing file {path}: a BEIR folder needs corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
     records = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: malformed JSON ({e.msg}); fix or remove that line") from None
-            if not isinstance(record, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
-            missing = [k for k in required if k not in record]
-            if missing:
-                raise DataError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
-            if not str(record["_id"]).strip():
-                raise DataError(f"{path}:{lineno}: empty _id")
-            records.append(record)
+    lineno = 0
+    try:
+        with path.open(encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    records.append((lineno, _record(line, path, lineno, required)))
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}:{lineno + 1}: not UTF-8 ({e.reason}); re-save the file as UTF-8") from None
+    if not records:
+        raise DataError(f"{path} is empty: no records")
     return records
 
 
-def _unique_by_id(records: list[dict], path: Path) -> dict[str, dict]:
+def _record(line: str, path: Path, lineno: int, required: tuple[str, ...]) -> dict:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{lineno}: malformed JSON ({e.msg}); fix or remove that line") from None
+    if not isinstance(record, dict):
+        raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+    missing = [k for k in required if k not in record]
+    if missing:
+        raise DataError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
+    if not str(record["_id"]).strip():
+        raise DataError(f"{path}:{lineno}: empty _id")
+    for key in ("title", "text"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            raise DataError(f"{path}:{lineno}: {key} is a {type(record[key]).__name__}; it must be a string (or "
+                            f"null for none)")
+    return record
+
+
+def _unique_by_id(records: list[tuple[int, dict]], path: Path) -> dict[str, dict]:
     out: dict[str, dict] = {}
-    for record in records:
+    for lineno, record in records:
         rid = str(record["_id"])
         if rid in out:
-            raise DataError(f"{path}: duplicate _id {rid!r}; ids must be unique")
+            raise DataError(f"{path}:{lineno}: duplicate _id {rid!r}; ids must be unique")
         out[rid] = record
     return out
 
@@ -95,7 +109,8 @@ def load_corpus(folder: Path) -> dict[str, dict[str, str]]:
     return {rid: {"title": r.get("title") or "", "text": r["text"] or ""} for rid, r in records.items()}
 
 
-def load_queries(folder: Path) -> dict[str, str]:
+def load_queries(folder: Path) -> dict[str, str | None]:
+    """query id -> text; None where the text is null (load_beir_folder counts those)."""
     path = folder / "queries.jsonl"
     records = _unique_by_id(_read_jsonl(path, ("_id", "text")), path)
     return {rid: r["text"] for rid, r in records.items()}
@@ -110,17 +125,23 @@ def load_qrels(folder: Path, split: str) -> dict[str, dict[str, int]]:
     if not path.is_file():
         raise DataError(f"unknown split {split!r} for {folder}: no {path}; available splits: {available_splits(folder) or 'none'}")
     qrels: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        for lineno, row in enumerate(reader, 1):
-            if lineno == 1 and row and not row[-1].lstrip("-").isdigit():
-                continue  # header
-            if not row:
-                continue
-            if len(row) != 3 or not row[2].lstrip("-").isdigit():
-                raise DataError(f"{path}:{lineno}: expected 'query-id<TAB>corpus-id<TAB>score', got {row!r}")
-            qid, did, score = row
-            qrels.setdefault(qid, {})[did] = int(score)
+    lineno = 0
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+            for lineno, row in enumerate(reader, 1):
+                if lineno == 1 and row and not row[-1].lstrip("-").isdigit():
+                    continue  # header
+                if not row:
+                    continue
+                if len(row) != 3 or not row[2].lstrip("-").isdigit():
+                    raise DataError(f"{path}:{lineno}: expected 'query-id<TAB>corpus-id<TAB>score', got {row!r}")
+                qid, did, score = row
+                qrels.setdefault(qid, {})[did] = int(score)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}:{lineno + 1}: not UTF-8 ({e.reason}); re-save the file as UTF-8") from None
+    if not qrels:
+        raise DataError(f"{path} holds no judgements (empty or header only): nothing could be scored")
     return qrels
 
 
@@ -141,9 +162,15 @@ def load_beir_folder(folder: Path, split: str = "test", name: str | None = None)
     if missing_docs:
         # Kept, as BEIR does: such judgements can never be retrieved and only lower recall.
         warnings.append(f"{missing_docs} qrels point to documents absent from the corpus")
+    textless = [q for q in qrels if not (queries[q] or "").strip()]
+    if textless:
+        # Kept and scored (an empty query retrieves nothing): dropping them would raise the average.
+        warnings.append(f"{len(textless)} judged queries have no text in queries.jsonl (first: {textless[0]!r}); "
+                        f"scored as empty queries")
     return RetrievalTask(
         suite="beir", dataset=name or folder.name, split=split, corpus=corpus,
-        queries={q: queries[q] for q in qrels}, qrels=qrels, warnings=warnings,
+        queries={q: queries[q] or "" for q in qrels}, qrels=qrels, warnings=warnings,
+        files=(folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"),
     )
 
 
@@ -155,6 +182,9 @@ def beir_folder(name: str, root: Path | None = None, download: bool = True) -> P
     folder = root / "beir" / name
     if (folder / "corpus.jsonl").is_file():
         return folder
+    if folder.is_dir():  # a damaged copy: downloading over it would hide what is wrong
+        raise DataError(f"missing file {folder / 'corpus.jsonl'}: the dataset folder {folder} is incomplete; "
+                        f"restore the file or delete the folder to download {name} again")
     if not download:
         raise DataError(f"BEIR dataset {name!r} not found at {folder}; set BENCH_DATA to a folder holding beir/{name}/")
     return download_beir(BEIR_DATASETS[name], root / "beir")

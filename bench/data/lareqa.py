@@ -60,6 +60,7 @@ class LareqaData:
     paragraphs: dict[str, list[str]]
     # language -> counted anomalies met while parsing that language's file
     warnings: dict[str, list[str]] = field(default_factory=dict)
+    root: Path | None = None  # the data root the files were read from (None: bench.paths.data_root())
 
     @cached_property
     def versions(self) -> dict[str, dict[str, Question]]:
@@ -175,6 +176,9 @@ def parse_lareqa_file(path: Path, dataset: str, lang: str) -> LareqaData:
                 elif offset + len(answer_text) > breaks[s][1]:
                     anomalies["answer_crosses_sentence"] += 1
                 questions.append(Question(qid, lang, text, ids[s]))
+    if not candidates or not questions:
+        raise DataError(f"{path}: no {'sentences' if not candidates else 'answerable questions'}; the file holds "
+                        f"no data a task could be scored on")
     anomalies["twin_answers"] = _answers_with_twins(questions, candidates)
     return LareqaData(dataset, (lang,), questions, candidates, paragraphs, {lang: _describe(anomalies, path, lang)})
 
@@ -210,7 +214,7 @@ def load_lareqa(dataset: str, root: Path | None = None, langs: Iterable[str] | N
         dataset, chosen, questions=[q for part in parts for q in part.questions],
         candidates={cid: c for part in parts for cid, c in part.candidates.items()},
         paragraphs={key: ids for part in parts for key, ids in part.paragraphs.items()},
-        warnings={lang: w for part in parts for lang, w in part.warnings.items()},
+        warnings={lang: w for part in parts for lang, w in part.warnings.items()}, root=root,
     )
 
 
@@ -254,7 +258,7 @@ def _pair_task(data: LareqaData, x: str, y: str, questions: list[Question], pool
     return RetrievalTask(
         suite=data.dataset, dataset=data.dataset, split="test", corpus=pool, queries=queries, qrels=qrels,
         setting="mono" if x == y else "cross", query_lang=x, doc_lang=y, ranking="full", metrics=PAIR_METRICS,
-        warnings=warnings,
+        warnings=warnings, files=tuple(dict.fromkeys(lareqa_file(data.dataset, lang, data.root) for lang in (x, y))),
     )
 
 
@@ -268,4 +272,5 @@ def _multi_task(data: LareqaData, x: str, langs: tuple[str, ...], questions: lis
         suite=data.dataset, dataset=data.dataset, split="test", corpus=pool,
         queries={q.id: q.text for q in questions}, qrels=qrels, setting="multi", query_lang=x,
         doc_lang="multi", ranking="full", metrics=MULTI_METRICS, warnings=warnings,
+        files=tuple(lareqa_file(data.dataset, lang, data.root) for lang in langs),
     )

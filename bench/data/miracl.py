@@ -79,6 +79,8 @@ def load_topics(lang: str, root: Path | None = None) -> dict[str, str]:
         if qid in topics:
             raise DataError(f"{path}:{lineno}: duplicate query id {qid!r}")
         topics[qid] = text.strip()
+    if not topics:
+        raise DataError(f"{path} holds no topics (empty file): nothing could be scored")
     return topics
 
 
@@ -92,6 +94,8 @@ def load_qrels(lang: str, root: Path | None = None) -> dict[str, dict[str, int]]
         if len(cols) != 4 or not cols[3].lstrip("-").isdigit():
             raise DataError(f"{path}:{lineno}: expected TREC qrels 'qid Q0 docid rel', got {line[:80]!r}")
         qrels.setdefault(cols[0], {})[cols[2]] = int(cols[3])
+    if not qrels:
+        raise DataError(f"{path} holds no judgements (empty file): nothing could be scored")
     return qrels
 
 
@@ -128,6 +132,7 @@ def corpus_langs(corpus_dir: Path) -> list[str]:
 
 def load_corpus(files: Iterable[Path]) -> dict[str, dict[str, str]]:
     """doc id -> {"title", "text"} from MIRACL JSONL (optionally gzipped) files."""
+    files = list(files)
     corpus: dict[str, dict[str, str]] = {}
     for path in files:
         opener = gzip.open if path.name.endswith(".gz") else open
@@ -141,6 +146,8 @@ def load_corpus(files: Iterable[Path]) -> dict[str, dict[str, str]]:
                         corpus[docid] = doc
         except (OSError, EOFError, UnicodeDecodeError) as e:
             raise DataError(f"{path}: unreadable ({e}); re-download it") from None
+    if not corpus:
+        raise DataError(f"{', '.join(map(str, files))}: no documents (empty files); re-download the corpus")
     return corpus
 
 
@@ -177,9 +184,13 @@ def miracl_tasks(langs: Iterable[str] | None = None, corpus_dir: Path | None = N
 
 def miracl_task(lang: str, files: Iterable[Path], root: Path | None = None) -> RetrievalTask:
     """The dev task of one language over the corpus in files."""
+    files = list(files)
     topics, qrels = load_topics(lang, root), load_qrels(lang, root)
     corpus = load_corpus(files)
     warnings = []
+    textless = sum(1 for q in qrels if q in topics and not topics[q])
+    if textless:
+        warnings.append(f"{textless} judged {lang} topics have no text (scored as empty queries)")
     unjudged = sum(1 for q in topics if q not in qrels)
     if unjudged:
         warnings.append(f"{unjudged} of {len(topics)} {lang} topics have no qrels (not scored)")
@@ -197,5 +208,5 @@ def miracl_task(lang: str, files: Iterable[Path], root: Path | None = None) -> R
     return RetrievalTask(
         suite="miracl", dataset="miracl", split="dev", corpus=corpus,
         queries={q: topics[q] for q in qrels}, qrels=qrels, setting="mono", query_lang=lang, doc_lang=lang,
-        metrics=METRICS, warnings=warnings,
+        metrics=METRICS, warnings=warnings, files=(topics_path(lang, root), qrels_path(lang, root), *files),
     )

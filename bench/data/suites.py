@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from bench.data.beir import BEIR_DATASETS, DEFAULT_BEIR, beir_task
@@ -25,6 +25,19 @@ class Suite:
     description: str
     build: Callable[[SuiteOptions], list[RetrievalTask]]
     default_experiment: str
+    flags: frozenset[str] = frozenset()  # the SuiteOptions fields this suite reads; others are refused
+
+
+def check_flags(name: str, given: set[str]) -> None:
+    """DataError when an option is given that the suite would silently ignore."""
+    suite = SUITES[name]
+    ignored = sorted(given - suite.flags)
+    if ignored:
+        reads = ", ".join(f"--{f}" for f in sorted(suite.flags)) or "none of them"
+        users = {flag: [s.name for s in SUITES.values() if flag in s.flags] for flag in ignored}
+        where = "; ".join(f"--{f} applies to {', '.join(users[f]) or 'no suite'}" for f in ignored)
+        raise DataError(f"{', '.join('--' + f for f in ignored)}: not read by the {name} suite (it reads {reads}); "
+                        f"{where}")
 
 
 def _beir(options: SuiteOptions) -> list[RetrievalTask]:
@@ -62,20 +75,22 @@ def _miracl(options: SuiteOptions) -> list[RetrievalTask]:
 
 SUITES: dict[str, Suite] = {
     "beir": Suite("beir", "BEIR (default: scifact, nfcorpus, arguana; test split): nDCG@10, R@100, MAP@100, MRR@10",
-                  _beir, "beir-baselines"),
+                  _beir, "beir-baselines", frozenset({"datasets", "split"})),
     "xquad-r": Suite("xquad-r", "XQuAD-R, 11 languages: mono / cross / multi; mAP, R@1, R@10, rank distance",
-                     _lareqa("xquad-r"), "multilingual-baselines"),
+                     _lareqa("xquad-r"), "multilingual-baselines", frozenset({"langs", "settings"})),
     "mlqa-r": Suite("mlqa-r", "MLQA-R, 7 languages: mono / cross / multi; mAP, R@1, R@10, rank distance",
-                    _lareqa("mlqa-r"), "multilingual-baselines"),
-    "lareqa": Suite("lareqa", "XQuAD-R and MLQA-R together", _lareqa("xquad-r", "mlqa-r"), "multilingual-baselines"),
+                    _lareqa("mlqa-r"), "multilingual-baselines", frozenset({"langs", "settings"})),
+    "lareqa": Suite("lareqa", "XQuAD-R and MLQA-R together", _lareqa("xquad-r", "mlqa-r"), "multilingual-baselines",
+                    frozenset({"datasets", "langs", "settings"})),
     "tatoeba": Suite("tatoeba", "Tatoeba bitext retrieval, each language <-> English: accuracy@1 both directions",
-                     _tatoeba, "multilingual-baselines"),
+                     _tatoeba, "multilingual-baselines", frozenset({"langs"})),
     "miracl": Suite("miracl", "MIRACL dev (needs --corpus DIR; not in the offline mirror): nDCG@10, R@100",
-                    _miracl, "multilingual-baselines"),
+                    _miracl, "multilingual-baselines", frozenset({"langs", "corpus"})),
 }
 
 
 def suite_tasks(name: str, options: SuiteOptions) -> list[RetrievalTask]:
     if name not in SUITES:
         raise DataError(f"unknown suite {name!r}; known: {', '.join(SUITES)}")
+    check_flags(name, {f.name for f in fields(options) if getattr(options, f.name) is not None})
     return SUITES[name].build(options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # Metrics of BEIR-style tasks (top-k run evaluated with pytrec_eval).
 BEIR_METRICS = ("ndcg@10", "recall@100", "map@100", "mrr@10")
@@ -39,6 +40,20 @@ class RetrievalTask:
     metrics: tuple[str, ...] = BEIR_METRICS
     # Counted warnings met while loading (e.g. qrels pointing at missing documents).
     warnings: list[str] = field(default_factory=list)
+    # The data files the task was read from: named in errors, hashed into the results' fingerprint.
+    files: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A task without documents or judged queries would score 0.0 over nothing, and that 0.0 would be
+        # stored and shown as a result: refuse it here, where every loader passes.
+        where = ", ".join(map(str, self.files)) or f"{self.dataset} {self.key}"
+        if not self.corpus:
+            raise DataError(f"{where}: no documents for {self.key}; the corpus file is empty or every line was "
+                            f"left out")
+        judged = [q for q in self.qrels if q in self.queries]
+        if not judged:
+            raise DataError(f"{where}: no judged queries for {self.key}; the qrels are empty (or header only) or "
+                            f"name no query of the queries file")
 
     @property
     def key(self) -> str:

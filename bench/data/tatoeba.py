@@ -82,6 +82,9 @@ def load_pairs(lang: str, root: Path | None = None) -> tuple[list[str], list[str
     stem = tatoeba_dir(root) / f"tatoeba.{code}-eng"
     other_path, eng_path = stem.with_name(f"{stem.name}.{code}"), stem.with_name(f"{stem.name}.eng")
     other, eng = _read_lines(other_path), _read_lines(eng_path)
+    for path, lines in ((other_path, other), (eng_path, eng)):
+        if not any(lines):
+            raise DataError(f"{path} is empty: a Tatoeba side needs one sentence a line")
     if len(other) != len(eng):
         raise DataError(f"{other_path} has {len(other)} lines but {eng_path} has {len(eng)}; the two sides must "
                         f"be line-aligned translations")
@@ -99,18 +102,20 @@ def tatoeba_tasks(langs: Iterable[str] | None = None, root: Path | None = None) 
         eng_side = {f"eng-{code}:{i}": text for i, text in enumerate(eng)}
         empty = sum(not text for text in other + eng)
         warnings = [f"tatoeba.{code}-eng: {empty} empty line(s)"] if empty else []
-        tasks += [_bitext_task(other_side, eng_side, name, "en", warnings),
-                  _bitext_task(eng_side, other_side, "en", name, warnings)]
+        stem = tatoeba_dir(root) / f"tatoeba.{code}-eng"
+        files = (stem.with_name(f"{stem.name}.{code}"), stem.with_name(f"{stem.name}.eng"))
+        tasks += [_bitext_task(other_side, eng_side, name, "en", warnings, files),
+                  _bitext_task(eng_side, other_side, "en", name, warnings, files)]
     return tasks
 
 
 def _bitext_task(queries: dict[str, str], targets: dict[str, str], query_lang: str, doc_lang: str,
-                 warnings: list[str]) -> RetrievalTask:
+                 warnings: list[str], files: tuple[Path, ...]) -> RetrievalTask:
     # Both sides are in the same line order, so the i-th query's translation is the i-th target.
     qrels = {qid: {did: 1} for qid, did in zip(queries, targets)}
     return RetrievalTask(
         suite="tatoeba", dataset="tatoeba", split="test",
         corpus={did: {"title": "", "text": text} for did, text in targets.items()},
         queries=dict(queries), qrels=qrels, setting="bitext", query_lang=query_lang, doc_lang=doc_lang,
-        ranking="full", metrics=METRICS, warnings=list(warnings),
+        ranking="full", metrics=METRICS, warnings=list(warnings), files=files,
     )

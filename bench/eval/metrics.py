@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pytrec_eval
 
+# Bump when a metric's definition changes (here or in bench/eval/ranking.py): it is part of every stored
+# result's fingerprint, so results computed under the old definition are recomputed.
+METRIC_CODE_VERSION = 1
+
 # Our metric name -> (pytrec_eval measure, the key it reports, run depth it needs or None).
 _TREC_MEASURES = {
     "ndcg": ("ndcg_cut.{k}", "ndcg_cut_{k}", None),
@@ -47,6 +51,14 @@ def per_query_scores(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, 
     return out
 
 
+def deepest_cutoff(metrics: tuple[str, ...]) -> int:
+    """The largest @k among top-k metrics: a run shallower than this would understate them."""
+    return max(parse_metric(m)[1] for m in metrics)
+
+
 def mean_scores(per_query: dict[str, dict[str, float]], metrics: tuple[str, ...]) -> dict[str, float]:
-    """Macro average over queries (beir divides by the number of evaluated queries)."""
-    return {m: (sum(s[m] for s in per_query.values()) / len(per_query)) if per_query else 0.0 for m in metrics}
+    """Macro average over queries (beir divides by the number of evaluated queries). ValueError when no query
+    was evaluated: an average of nothing is no score, and a 0.0 stored for it would read as one."""
+    if not per_query:
+        raise ValueError("no query was evaluated")
+    return {m: sum(s[m] for s in per_query.values()) / len(per_query) for m in metrics}

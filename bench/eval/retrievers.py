@@ -16,6 +16,10 @@ from bench.eval.search import dense_run, score_chunks
 from bench.models.registry import ModelSpec
 
 
+# The registry's BM25: Anserini's defaults for BEIR (a stored result's fingerprint names them).
+BM25_PARAMETERS = {"k1": 0.9, "b": 0.4}
+
+
 @contextmanager
 def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
     start = time.perf_counter()
@@ -107,5 +111,21 @@ def load_retriever(spec: ModelSpec, batch_size: int = 32, cache: bool = True, de
     """cache: use the on-disk embedding cache (dense models); device: where a dense model runs (default: the
     GPU when there is one, else the CPU)."""
     if spec.kind == "bm25":
-        return BM25Retriever()
+        return BM25Retriever(**BM25_PARAMETERS)
     return DenseRetriever(spec, batch_size=batch_size, cache=cache, device=device)
+
+
+def check_runnable(specs: list[ModelSpec], tasks: list[RetrievalTask], k: int) -> None:
+    """Everything about the (model, task) grid that can fail, checked before the first task runs: a ranking
+    depth below a metric's cut-off, a BM25 pool in a language it has no analysis for."""
+    from bench.eval.metrics import deepest_cutoff
+
+    for task in tasks:
+        if task.ranking == "topk" and k < deepest_cutoff(task.metrics):
+            raise ValueError(f"--k {k} is below {task.dataset}'s deepest metric cut-off "
+                             f"({', '.join(task.metrics)}): give --k {deepest_cutoff(task.metrics)} or more")
+    if any(spec.kind == "bm25" for spec in specs):
+        from bench.models.bm25 import normalized_language
+
+        for lang in dict.fromkeys(task.doc_lang for task in tasks):
+            normalized_language(lang)  # ValueError naming the supported languages

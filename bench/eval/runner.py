@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 
 from bench import interrupts
-from bench.data.task import RetrievalTask
+from bench.data.task import DataError, RetrievalTask
 from bench.eval.metrics import mean_scores, per_query_scores
 from bench.eval.ranking import full_ranking_per_query
-from bench.eval.retrievers import load_retriever
+from bench.eval.retrievers import check_runnable, load_retriever
+from bench.fingerprint import tasks_to_run
 from bench.machine import cpu_model
 from bench.models.registry import ModelSpec
 from bench.results import ResultStore, git_sha, per_query_frame, tidy_rows
@@ -97,25 +98,32 @@ def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: s
     (default: the GPU when there is one)."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
+    check_runnable(specs, tasks, k)
     store = ResultStore(experiment)
     sha = git_sha()
     for spec in specs:
-        todo = [t for t in tasks if force or not store.done(spec.key, t)]
-        if len(todo) < len(tasks):
-            log(f"{spec.key}: {len(tasks) - len(todo)} task(s) already done in {store.folder} (--force to redo)")
+        # A stored result counts only if it was computed from the same inputs (bench/fingerprint.py).
+        todo = tasks_to_run(store, spec, tasks, k, force, log)
         if not todo:
             continue
         interrupts.expect(len(todo), store.folder)
         start = time.perf_counter()
         retriever = load_retriever(spec, batch_size=batch_size, cache=cache, device=device)
         load_seconds = time.perf_counter() - start
-        for task in todo:
+        for task, inputs in todo:
             log(f"{spec.key}: {task.suite}/{task.key} ({len(task.queries)} queries, {len(task.corpus)} docs)")
             per_query, timings = score_task(retriever, task, k)
+            if not per_query:
+                raise DataError(f"{', '.join(map(str, task.files)) or task.key}: no query of {task.key} retrieved "
+                                f"anything, so none was evaluated; no score is stored")
+            unscored = len(task.qrels) - len(per_query)
+            if unscored:
+                log(f"warning: {spec.key}: {task.key}: {unscored} of {len(task.qrels)} judged queries retrieved "
+                    f"nothing and are not averaged (as beir and trec_eval)")
             timings["load_model"] = load_seconds
             scores = mean_scores(per_query, task.metrics)
             rows = tidy_rows(experiment, spec, spec.key, task, scores, len(per_query), sha)
-            record = run_record(spec, retriever, task, timings, len(per_query))
+            record = {**run_record(spec, retriever, task, timings, len(per_query)), "inputs": inputs}
             store.write(spec.key, task, rows, per_query_frame(spec.key, task, per_query), record)
             interrupts.finished()
     return store.load_pairs([spec.key for spec in specs], tasks)

@@ -867,10 +867,12 @@ class BM25:
     def _lucene_run(self, index: Path, queries: dict[str, str], k: int) -> Run:
         start_jvm()
         searcher = self._open(index)
-        query_ids = list(queries)
-        texts = {q: " ".join(word_bigram_tokens(queries[q])) if self.analyzer == TOKENIZER else queries[q]
-                 for q in query_ids}
-        run: Run = {}
+        texts = {q: " ".join(word_bigram_tokens(text or "")) if self.analyzer == TOKENIZER else text or ""
+                 for q, text in queries.items()}
+        # A query without text matches nothing; sent to Lucene it fails the whole batch ("queryCount = 8 is
+        # not equal to completedTaskCount = 7").
+        run: Run = {q: {} for q, text in texts.items() if not is_indexable(text)}
+        query_ids = [q for q in queries if q not in run]
         for chunk in tqdm(query_chunks(query_ids, QUERY_CHUNK), desc="bm25 search", unit="chunk", leave=False):
             hits = searcher.batch_search([texts[q] for q in chunk], chunk, k=k, threads=self.threads)
             for qid in chunk:

@@ -1,0 +1,101 @@
+"""What a command line is checked for before any work starts: names that would escape their folder, flags
+that do not apply, duplicate names, output folders that are not folders. A mistake found here costs
+nothing; found after the first task, it costs that task and may leave half a grid behind."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.paths import PROJECT_ROOT, reports_root, results_root
+from bench.safety import check_name, inside, remove_stale_temps
+
+# Options of `run` that only dense models read (None when not given).
+DENSE_ONLY = ("max_seq_length", "backend", "search")
+
+
+def unique(values: Sequence[str] | None, flag: str, note=None) -> list[str] | None:
+    """`values` without repeats (first occurrence kept), with a note naming what was dropped."""
+    if values is None:
+        return None
+    kept = list(dict.fromkeys(values))
+    if len(kept) < len(values):
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        (note or _note)(f"note: {flag} names {', '.join(repeated)} more than once; each runs once")
+    return kept
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def check_run(args: argparse.Namespace) -> None:
+    """`run`: de-duplicates the name lists in place; ValueError for a bad experiment name, a flag the suite
+    does not read, or dense-only options with BM25 alone."""
+    from bench.data.suites import check_flags
+
+    for flag in ("model", "datasets", "langs", "settings"):
+        setattr(args, flag, unique(getattr(args, flag), f"--{flag}"))
+    if args.experiment is not None:
+        check_name(args.experiment, "experiment name")
+    check_flags(args.suite, {flag for flag in ("datasets", "split", "langs", "settings", "corpus")
+                             if getattr(args, flag) is not None})
+    given = [f"--{o.replace('_', '-')}" for o in DENSE_ONLY if getattr(args, o, None) is not None]
+    if given and args.model and all(name == "bm25" for name in args.model):
+        raise ValueError(f"{', '.join(given)} only apply to dense models; --model names BM25 alone")
+
+
+def check_train(args: argparse.Namespace) -> None:
+    """`train`: the run id is one folder name, the models root is a folder (or can become one), the evaluation
+    sets exist; stale temp folders of killed checkpoint writes are removed."""
+    from bench.data.beir import BEIR_DATASETS
+    from bench.data.lareqa import LAREQA_LANGS
+    from bench.train.run import models_root
+
+    if args.run_id is not None:
+        check_name(args.run_id, "run id")
+    root = models_root(args.out_dir)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"--out-dir {root} is a file; the models root must be a folder")
+    if args.eval_data:
+        args.eval_data = unique(args.eval_data, "--eval-data")
+        known = [*LAREQA_LANGS, *BEIR_DATASETS]
+        unknown = [name for name in args.eval_data if name not in known]
+        if unknown:
+            raise ValueError(f"unknown --eval-data {', '.join(unknown)}; known: {', '.join(known)}")
+    for path in remove_stale_temps(root):
+        _note(f"note: removed {path}, left by a checkpoint write that was cut off")
+
+
+def report_folder(name: str, out: Path | None) -> Path:
+    """Where `report NAME` writes: reports/<NAME>/ of the project whose results it reads, or --out, which must
+    not be the project root, the results folder or one of their ancestors (a report overwrites README.md)."""
+    check_name(name, "experiment name")
+    if out is None:
+        return inside(reports_root(), reports_root() / name, "report folder")
+    folder = Path(out).resolve()
+    for guarded in (PROJECT_ROOT, results_root(), reports_root()):
+        guarded = guarded.resolve()
+        if folder == guarded or folder in guarded.parents:
+            raise ValueError(f"--out {out} would write the report over {guarded}; give a folder of its own")
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder")
+    return folder
+
+
+def check_report(name: str) -> None:
+    """`report`: the experiment has valid results (a report of nothing fails deep inside its tables)."""
+    from bench.results import DamagedResult, ResultStore, read_scores
+
+    store = ResultStore(name)
+    if not store.folder.is_dir():
+        return  # the report names the experiments there are
+    for path in store.folder.rglob("*.csv"):
+        try:
+            read_scores(path)
+            return
+        except DamagedResult:
+            continue
+    raise ValueError(f"no valid results in {store.folder}: nothing to report")
