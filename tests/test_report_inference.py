@@ -153,3 +153,10 @@ def test_report_wide_holm_is_at_least_the_family_holm():
 @pytest.fixture(autouse=True)
 def _no_checkpoints(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_MODELS", str(tmp_path / "models"))
+
+
+def test_an_mtl_that_saw_three_batches_a_step_is_named_so():
+    write_experiment("synthetic", default_models())  # mtl manifests: 10 mono + 10 cross + 10 translation batches
+    rq = by_id(verdicts(load_report_data("synthetic"), n_resamples=RESAMPLES))["RQ"]
+    assert any("drew 3 batches per optimiser step" in line and "three times the training pairs" in line
+               for line in rq.evidence)

@@ -91,7 +91,8 @@ def test_clustered_difference_is_the_macro_difference_and_clusters_count():
     assert result.exact  # 2 clusters: 4 sign patterns, enumerated
     # D_q1 = 0.25*1 + 0.25*0.5 = 0.375, D_q2 = 0: patterns give |T| = 0.375 always -> p = 1.
     assert result.p_value == pytest.approx(1.0)
-    assert cluster_sums(np.array([1.0, 2.0, 3.0]), np.array(["b", "a", "b"])).tolist() == [2.0, 4.0]
+    # Clusters in order of first appearance: b, then a.
+    assert cluster_sums(np.array([1.0, 2.0, 3.0]), np.array(["b", "a", "b"])).tolist() == [4.0, 2.0]
 
 
 def test_bootstrap_interval_of_a_single_system():

@@ -255,7 +255,8 @@ def differences(data: ReportData) -> list[str]:
               "evaluated when its corpus is available" + ("." if "miracl" in evaluated else ": not here.")]
     notes = [" ".join(str(n).split()) for n in definition.get("notes") or []]
     if notes:
-        lines += ["", "Notes in the experiment file:", "", *[f"- {n}" for n in notes]]
+        lines += ["", "Notes in the experiment file (its own words; the lengths the runs used are in 'Evaluation "
+                  "lengths and precision', from the run records):", "", *[f"- {n}" for n in notes]]
     if data.definition_path:
         lines += ["", f"Experiment definition: `{_relative(data.definition_path)}`."]
     return lines

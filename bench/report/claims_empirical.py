@@ -113,7 +113,7 @@ def research_question(ctx: Context) -> Verdict:
             lacking = " or ".join(t for t, g in (("hybrid", hybrid), ("mtl", mtl)) if g is None)
             missing.append(f"{base} on {train_data}: no runs of {lacking}")
             continue
-        caveats.append(setup_caveat(data, base, train_data))
+        caveats += [setup_caveat(data, base, train_data), mtl_budget(data, mtl)]
         for dataset in eval_datasets(data, [hybrid, mtl], train_data, LAREQA):
             verdict.comparisons += [ctx.compare(hybrid, mtl, dataset, s, "map") for s in SETTINGS
                                     if _has(data, mtl, dataset, s)]
@@ -129,6 +129,24 @@ def research_question(ctx: Context) -> Verdict:
     verdict.reason += (f". Hybrid decidedly better: {_where(better) or 'nowhere'}; mtl decidedly better: "
                        f"{_where(worse) or 'nowhere'}")
     return verdict
+
+
+def mtl_budget(data: ReportData, group: str) -> str:
+    """'' when mtl drew one batch per step like the others; else how much more it saw (its manifests' batch
+    counts), which hybrid − mtl then mixes with the strategy."""
+    ratios = set()
+    for model in data.group_row(group)["models"]:
+        manifest = data.manifests.get(model) or {}
+        counts = (manifest.get("batches") or {}).get("counts") or {}
+        steps = int((manifest.get("options") or {}).get("steps") or manifest.get("steps") or 0)
+        if counts and steps:
+            ratios.add(round(sum(counts.values()) / steps, 2))
+    many = sorted(r for r in ratios if r > 1)
+    if not many:
+        return ""
+    return (f"{data.label(group)} drew {'/'.join(f'{r:g}' for r in many)} batches per optimiser step (its "
+            "manifests' batch counts: the three-batch form, mono + cross + translation) against 1 for hybrid: "
+            "hybrid − mtl mixes the strategy with three times the training pairs")
 
 
 # ------------------------------------------------------------------------------- empirical (C8-C11)

@@ -11,7 +11,7 @@ Two models scored at different evaluation lengths or precisions on a dataset are
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -146,7 +146,6 @@ class Comparison:
     coverage: str = ""               # "" when both groups have every cell, else what the test rests on
     refused: str = ""                # why it was not tested (different lengths or precisions)
     threshold: float = MIN_EFFECT    # at the default effect threshold
-    extra: dict = field(default_factory=dict)
 
     @property
     def seeds_a(self) -> int:

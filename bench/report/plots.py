@@ -19,7 +19,8 @@ from bench.report.tables import DATASET_NAMES, METRIC_NAMES, SETTINGS
 
 def _bar_panel(ax, data: ReportData, dataset: str, setting: str, metric: str, palette: dict[str, str],
                n_resamples: int, seed: int) -> bool:
-    """One panel: a bar per group with its 95% bootstrap interval and its seeds as dots. False when empty."""
+    """One panel: a bar per group with its 95% interval over seeds and questions and its seeds as dots; a
+    model of the second training direction hatched. False when empty."""
     macro = macro_scores(data)
     macro = macro[(macro["dataset"] == dataset) & (macro["setting"] == setting) & (macro["metric"] == metric)]
     groups = [g for g in data.groups["group"] if g in set(macro["group"])]
@@ -74,7 +75,7 @@ def strategy_bars(data: ReportData, folder: Path, n_resamples: int = stats.N_RES
         if any(drawn):
             for ax, ok in zip(axes, drawn):
                 ax.set_visible(ok)
-            fig.suptitle(f"{DATASET_NAMES[dataset]}: macro mAP per setting (bars: 95% bootstrap interval over "
+            fig.suptitle(f"{DATASET_NAMES[dataset]}: macro mAP per setting (bars: 95% interval over seeds and "
                          f"questions{dots})", fontsize=10)
             written.append(save(fig, folder / f"bars_{dataset}_map.png"))
         else:
@@ -84,7 +85,8 @@ def strategy_bars(data: ReportData, folder: Path, n_resamples: int = stats.N_RES
         fig, axes = plt.subplots(1, len(beir), figsize=(4 * len(beir) + 0.5, 4.2), sharey=True, squeeze=False)
         for ax, dataset in zip(axes[0], beir):
             _bar_panel(ax, data, dataset, "mono", "ndcg@10", palette, n_resamples, seed)
-        fig.suptitle(f"BEIR: nDCG@10 (bars: 95% bootstrap interval over queries{dots})", fontsize=10)
+        fig.suptitle(f"BEIR: nDCG@10 (bars: 95% interval over seeds and queries{dots}; hatched: trained on the "
+                     f"second set). Models scored at different lengths: see the lengths table", fontsize=9)
         written.append(save(fig, folder / "bars_beir_ndcg10.png"))
     return written
 

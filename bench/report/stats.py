@@ -54,19 +54,30 @@ class SeedSpread:
     n: int
 
 
+def codes(labels) -> np.ndarray:
+    """Integer codes 0..K-1 of a label array (pandas' hash-based factorize: np.unique sorts, 10x slower on the
+    hundred thousand string labels of a cross setting)."""
+    import pandas as pd
+
+    return pd.factorize(np.asarray(labels))[0]
+
+
 def macro_weights(groups: np.ndarray | None, n: int) -> np.ndarray:
     """w_i = 1 / (G * n_g(i)): the weights that turn a sum over units into the mean over groups of group means."""
     if groups is None:
         return np.full(n, 1.0 / n)
-    _, inverse, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    inverse = codes(groups)
+    counts = np.bincount(inverse)
     return 1.0 / (len(counts) * counts[inverse])
 
 
 def cluster_sums(contributions: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
-    """Per-unit contributions summed per cluster (each unit its own cluster when clusters is None)."""
+    """Per-unit contributions summed per cluster (each unit its own cluster when clusters is None; integer
+    clusters are taken as codes 0..K-1)."""
     if clusters is None:
         return np.asarray(contributions, dtype=float)
-    _, inverse = np.unique(np.asarray(clusters), return_inverse=True)
+    clusters = np.asarray(clusters)
+    inverse = clusters if clusters.dtype.kind in "iu" else codes(clusters)
     return np.bincount(inverse, weights=contributions)
 
 
@@ -239,17 +250,25 @@ def hierarchical_bootstrap(a, b, *, groups=None, clusters=None, n_resamples: int
     clusters of units resampled once for both sides."""
     a, b = _seed_matrix(a), _seed_matrix(b)
     weights = macro_weights(groups, a.shape[1])
+    clusters = None if clusters is None else codes(clusters)
     ca, cb = _widened(_seed_cluster_sums(a, weights, clusters)), _widened(_seed_cluster_sums(b, weights, clusters))
     n_clusters = ca.shape[1]
     rng = np.random.default_rng(seed)
     out = []
     for size in _chunks(n_resamples, n_clusters + len(ca) + len(cb)):
-        counts = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=size)  # (size, C)
-        seeds_a = rng.multinomial(len(ca), np.full(len(ca), 1.0 / len(ca)), size=size) / len(ca)
-        seeds_b = rng.multinomial(len(cb), np.full(len(cb), 1.0 / len(cb)), size=size) / len(cb)
+        counts = _draw_counts(rng, size, n_clusters)  # (size, C): how often each cluster was drawn
+        seeds_a = _draw_counts(rng, size, len(ca)) / len(ca)
+        seeds_b = _draw_counts(rng, size, len(cb)) / len(cb)
         # sum_c n_c * (mean over drawn seeds of a's cluster sums - the same for b)
         out.append(np.einsum("rs,sr->r", seeds_a, ca @ counts.T) - np.einsum("rs,sr->r", seeds_b, cb @ counts.T))
     return np.concatenate(out)
+
+
+def _draw_counts(rng: np.random.Generator, size: int, k: int) -> np.ndarray:
+    """size rows of how often each of k items is drawn in k draws with replacement (a multinomial, counted with
+    one bincount: numpy's multinomial is a loop over rows)."""
+    draws = rng.integers(0, k, size=(size, k)) + k * np.arange(size)[:, None]
+    return np.bincount(draws.ravel(), minlength=size * k).reshape(size, k).astype(float)
 
 
 def _seed_matrix(values) -> np.ndarray:
@@ -272,6 +291,7 @@ def strategy_test(a, b, *, groups=None, clusters=None, n_resamples: int = N_RESA
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"a and b must share their units, got {a.shape[1]} and {b.shape[1]}")
     weights = macro_weights(groups, a.shape[1])
+    clusters = None if clusters is None else codes(clusters)
     seeds_a, seeds_b = a @ weights, b @ weights
     difference = float(seeds_a.mean() - seeds_b.mean())
     boot = hierarchical_bootstrap(a, b, groups=groups, clusters=clusters, n_resamples=n_resamples, seed=seed)
@@ -287,7 +307,7 @@ def strategy_test(a, b, *, groups=None, clusters=None, n_resamples: int = N_RESA
         with warnings.catch_warnings():  # near-equal seeds: scipy warns about precision, the p stays usable
             warnings.simplefilter("ignore", RuntimeWarning)
             welch = scipy_stats.ttest_ind(seeds_a, seeds_b, equal_var=False).pvalue
-    n_clusters = a.shape[1] if clusters is None else len(np.unique(np.asarray(clusters)))
+    n_clusters = a.shape[1] if clusters is None else int(clusters.max()) + 1
     return StrategyResult(difference, difference - half, difference + half, p, se, df, tuple(map(float, seeds_a)),
                           tuple(map(float, seeds_b)), float(welch), a.shape[1], n_clusters, n_resamples)
 
