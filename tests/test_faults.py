@@ -84,3 +84,333 @@ def test_signal_ends_a_bm25_run_within_seconds(tmp_path, signum):
     assert f"interrupted ({signal.Signals(signum).name})" in text
     assert "to resume, run `python -m bench run --suite tatoeba" in text
     assert not list(PROJECT_ROOT.glob("hs_err_pid*.log"))  # the JVM did not crash on the way out
+
+
+def test_interrupted_carries_the_signal_status():
+    from bench import interrupts
+
+    with pytest.raises(interrupts.Interrupted) as caught:
+        with interrupts.handled(["run"]):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+    assert caught.value.status == 143
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored after the block
+
+
+# ---------------------------------------------------------------------------------------- path escapes
+
+BAD_NAMES = ["..", ".", "/tmp/elsewhere", "a/b", "..\\x", ""]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_experiment_names_cannot_escape_the_results_folder(tmp_path, capsys, name):
+    assert main(["run", "--suite", "beir", "--model", "bm25", "--experiment", name]) == 2
+    assert "is not allowed" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("command", [["show"], ["export"], ["report"]])
+def test_read_commands_refuse_escaping_names(capsys, command):
+    assert main([*command, ".."]) == 2
+    assert "is not allowed" in capsys.readouterr().err
+
+
+def test_report_never_writes_at_the_project_root(tmp_path, monkeypatch, capsys):
+    readme = (PROJECT_ROOT / "README.md").read_bytes()
+    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "proj" / "results"))
+    (tmp_path / "proj" / "results").mkdir(parents=True)
+    assert main(["report", ".."]) == 2
+    assert main(["report", "x", "--out", str(PROJECT_ROOT)]) == 2
+    assert (PROJECT_ROOT / "README.md").read_bytes() == readme
+    from bench.preflight import report_folder
+
+    assert report_folder("exp", None) == (tmp_path / "proj" / "reports" / "exp").resolve()
+
+
+@pytest.mark.parametrize("run_id", [".", "..", "../x", "/tmp/abs-run"])
+def test_train_run_ids_stay_inside_the_models_folder(tmp_path, capsys, run_id):
+    models = tmp_path / "models"
+    (models / "kept").mkdir(parents=True)
+    assert main(["train", "--trainer", "hybrid", "--base", "minilm-l6", "--out-dir", str(models),
+                 "--run-id", run_id, "--force"]) == 2
+    assert "is not allowed" in capsys.readouterr().err
+    assert (models / "kept").is_dir()
+
+
+def test_train_refuses_a_file_as_models_root_and_unknown_eval_sets(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["train", "--trainer", "hybrid", "--base", "minilm-l6", "--out-dir", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert main(["train", "--trainer", "hybrid", "--base", "minilm-l6", "--out-dir", str(tmp_path / "m"),
+                 "--eval-data", "nosuch"]) == 2
+    assert "unknown --eval-data nosuch" in capsys.readouterr().err
+
+
+def test_experiment_file_names_are_checked(tmp_path):
+    from bench.experiment import ExperimentError, load_experiment
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: ..\nbase_models: [minilm-l6]\nstages: [{trainers: [hybrid], seeds: [1], "
+                    "train_data: [mlqa-r]}]\n")
+    with pytest.raises(ExperimentError, match="is not allowed"):
+        load_experiment(str(path))
+
+
+# -------------------------------------------------------------------------------- flags and names lists
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--suite", "xquad-r", "--split", "dev"], "--split"),
+    (["--suite", "tatoeba", "--settings", "mono"], "--settings"),
+    (["--suite", "tatoeba", "--datasets", "scifact"], "--datasets"),
+    (["--suite", "beir", "--langs", "de"], "--langs"),
+    (["--suite", "beir", "--model", "bm25", "--max-seq-length", "128"], "--max-seq-length"),
+])
+def test_flags_that_do_not_apply_are_errors(capsys, args, flag):
+    assert main(["run", *args]) == 2
+    err = capsys.readouterr().err
+    assert flag in err and "Traceback" not in err
+
+
+@pytest.fixture
+def data_env(beir_fixture_dir, monkeypatch):
+    monkeypatch.setenv("BENCH_DATA", str(beir_fixture_dir.parent.parent))
+    return beir_fixture_dir
+
+
+def run_tiny(model: Path, *extra: str) -> int:
+    return main(["run", "--suite", "beir", "--datasets", "scifact", "--model", str(model), "--experiment", "f",
+                 "--no-cache", *extra])
+
+
+def test_duplicate_names_run_once(data_env, tiny_model_dir, capsys):
+    assert main(["run", "--suite", "beir", "--datasets", "scifact", "scifact", "--model", str(tiny_model_dir),
+                 str(tiny_model_dir), "--experiment", "f", "--no-cache"]) == 0
+    out = capsys.readouterr()
+    assert "--datasets names scifact more than once" in out.err and "--model names" in out.err
+    from bench.results import ResultStore
+
+    assert len(ResultStore("f").load()) == 4  # one row per metric, not two
+
+
+def test_k_below_the_deepest_cutoff_is_refused(data_env, tiny_model_dir, capsys):
+    assert run_tiny(tiny_model_dir, "--k", "2") == 2
+    assert "below scifact's deepest metric cut-off" in capsys.readouterr().err
+
+
+def test_unsupported_bm25_language_fails_before_any_task(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "data" / "tatoeba"
+    folder.mkdir(parents=True)
+    for side in ("afr", "eng"):
+        (folder / f"tatoeba.afr-eng.{side}").write_text("een twee\ndrie vier\n")
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path / "data"))
+    assert main(["run", "--suite", "tatoeba", "--model", "bm25", "--langs", "af", "--experiment", "t"]) == 2
+    assert "unsupported BM25 language 'af'" in capsys.readouterr().err
+    assert not (tmp_path / "results" / "t").exists()
+
+
+# ---------------------------------------------------------------------------------- empty and bad data
+
+
+def test_empty_and_degenerate_beir_inputs_name_their_file(beir_variant, fixture_data):
+    from bench.data.beir import load_beir_folder
+    from bench.data.task import DataError
+
+    cases = [
+        (beir_variant(corpus=[]), r"corpus\.jsonl is empty"),
+        (beir_variant(qrels={"test": "query-id\tcorpus-id\tscore\n"}), r"test\.tsv holds no judgements"),
+        (beir_variant(qrels={"test": ""}), r"test\.tsv holds no judgements"),
+        (beir_variant(corpus=[{"_id": "d", "title": 3, "text": "x"}]), r"corpus\.jsonl:1: title is a int"),
+        (beir_variant(remove=("corpus.jsonl",)), r"missing file .*corpus\.jsonl"),
+    ]
+    for folder, message in cases:
+        with pytest.raises(DataError, match=message):
+            load_beir_folder(folder, "test")
+    bad = beir_variant()
+    (bad / "queries.jsonl").write_bytes(b'{"_id": "q1", "text": "caf\xe9"}\n')
+    with pytest.raises(DataError, match=r"queries\.jsonl:1: not UTF-8"):
+        load_beir_folder(bad, "test")
+
+
+def test_a_query_without_text_is_a_counted_warning(beir_variant, fixture_data):
+    from bench.data.beir import load_beir_folder
+
+    queries = [{"_id": q, "text": None if q == "q1" else t} for q, t in fixture_data["queries"].items()]
+    task = load_beir_folder(beir_variant(queries=queries), "test")
+    assert task.queries["q1"] == ""
+    assert any("1 judged queries have no text" in w for w in task.warnings)
+
+
+def test_empty_run_input_exits_2_without_traceback(tmp_path, monkeypatch, capsys):
+    from conftest import write_beir_folder
+
+    write_beir_folder(tmp_path / "data" / "beir" / "scifact", qrels={"test": "query-id\tcorpus-id\tscore\n"})
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path / "data"))
+    assert main(["run", "--suite", "beir", "--datasets", "scifact", "--model", "bm25"]) == 2
+    err = capsys.readouterr().err
+    assert "test.tsv holds no judgements" in err and "Traceback" not in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_empty_miracl_corpus_and_tatoeba_side(tmp_path):
+    import gzip
+
+    from bench.data.miracl import load_corpus
+    from bench.data.tatoeba import load_pairs
+    from bench.data.task import DataError
+
+    empty = tmp_path / "docs-0.jsonl.gz"
+    with gzip.open(empty, "wt") as f:
+        f.write("")
+    with pytest.raises(DataError, match="docs-0.jsonl.gz: no documents"):
+        load_corpus([empty])
+    folder = tmp_path / "tatoeba"
+    folder.mkdir()
+    (folder / "tatoeba.deu-eng.deu").write_text("")
+    (folder / "tatoeba.deu-eng.eng").write_text("")
+    with pytest.raises(DataError, match=r"tatoeba\.deu-eng\.deu is empty"):
+        load_pairs("de", tmp_path)
+
+
+def test_a_task_without_documents_or_judged_queries_is_refused():
+    from bench.data.task import DataError, RetrievalTask
+
+    with pytest.raises(DataError, match="no documents"):
+        RetrievalTask("beir", "x", "test", corpus={}, queries={"q": "t"}, qrels={"q": {"d": 1}})
+    with pytest.raises(DataError, match="no judged queries"):
+        RetrievalTask("beir", "x", "test", corpus={"d": {"title": "", "text": "t"}}, queries={"q": "t"}, qrels={})
+
+
+# ------------------------------------------------------------------------------ damaged stored results
+
+
+def stored_csv(tiny_model_dir: Path) -> Path:
+    from bench.results import ResultStore
+
+    paths = sorted(ResultStore("f").folder.rglob("*.csv"))
+    assert len(paths) == 1
+    return paths[0]
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda text: text[: len(text) // 2], "expected a finite number"),
+    (lambda text: text.splitlines()[0] + "\n", "a header without scores"),
+    (lambda text: text.replace(text.splitlines()[1].split(",")[14], "oops", 1), "'oops'"),
+])
+def test_damaged_scores_are_named_skipped_and_recomputed(data_env, tiny_model_dir, capsys, damage, named):
+    assert run_tiny(tiny_model_dir) == 0
+    path = stored_csv(tiny_model_dir)
+    path.write_text(damage(path.read_text()))
+    capsys.readouterr()
+    assert main(["show", "f"]) == 2  # the only result is damaged: nothing to show
+    err = capsys.readouterr().err
+    assert str(path) in err and named in err and "Traceback" not in err
+    assert run_tiny(tiny_model_dir) == 0
+    assert "computing it again" in capsys.readouterr().err
+    assert main(["show", "f"]) == 0
+
+
+def test_stray_csv_and_damaged_record_are_named(data_env, tiny_model_dir, capsys):
+    from bench.results import ResultStore
+
+    assert run_tiny(tiny_model_dir) == 0
+    stray = ResultStore("f").folder / "notes.csv"
+    stray.write_text("a,b\n1,2\n")
+    record = next(ResultStore("f").folder.rglob("*.record.json"))
+    record.write_text("{\"trunc")
+    capsys.readouterr()
+    assert main(["show", "f", "--timings"]) == 0
+    assert main(["export", "f"]) == 0
+    err = capsys.readouterr().err
+    assert "notes.csv: not a results table" in err and f"{record}: unreadable as JSON" in err
+
+
+def test_empty_experiment_folder_is_a_message(tmp_path, capsys):
+    (tmp_path / "results" / "empty").mkdir(parents=True)
+    for command in (["show", "empty", "--timings"], ["report", "empty"], ["export", "empty"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "no" in err and "results" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------------- results by inputs
+
+
+def test_changed_data_and_depth_are_recomputed_and_shown(data_env, tiny_model_dir, capsys):
+    assert run_tiny(tiny_model_dir) == 0
+    corpus = data_env / "corpus.jsonl"
+    corpus.write_text(corpus.read_text().replace("Caffeine", "Theine"))
+    capsys.readouterr()
+    assert main(["show", "f"]) == 0
+    assert "beir/scifact/corpus.jsonl" in capsys.readouterr().err
+    assert run_tiny(tiny_model_dir) == 0
+    assert "recomputing the stored result: data changed (beir/scifact/corpus.jsonl)" in capsys.readouterr().out
+    assert run_tiny(tiny_model_dir, "--k", "200") == 0
+    assert "k 1000 -> 200" in capsys.readouterr().out
+    assert run_tiny(tiny_model_dir, "--k", "200") == 0
+    assert "already done" in capsys.readouterr().out
+
+
+def test_results_from_before_fingerprints_are_migrated_not_recomputed(data_env, tiny_model_dir, capsys):
+    import json
+
+    from bench.fingerprint import migrate
+    from bench.results import ResultStore
+
+    assert run_tiny(tiny_model_dir) == 0
+    path = next(ResultStore("f").folder.rglob("*.record.json"))
+    record = json.loads(path.read_text())
+    wanted = record.pop("inputs")
+    path.write_text(json.dumps(record))
+    assert migrate(ResultStore("f")) == (1, 0)
+    migrated = json.loads(path.read_text())
+    assert migrated["inputs"] == wanted and migrated["inputs_migrated"]
+    path.write_text(json.dumps(record))  # and lazily, by a re-run
+    capsys.readouterr()
+    assert run_tiny(tiny_model_dir) == 0
+    assert "already done" in capsys.readouterr().out
+    assert json.loads(path.read_text())["inputs"] == wanted
+
+
+# ------------------------------------------------------------------------------ temp files and writers
+
+
+def test_stale_temp_files_are_swept_by_one_rule(tmp_path):
+    from bench.safety import STALE_AFTER_S, remove_stale_temps
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    names = {f".task.csv.pid{dead}.x1.tmp": True, f".task.csv.pid{os.getpid()}.x2.tmp": False,
+             ".rkw.abc123.tmp": True, ".fresh.abc.tmp": False, "task.csv": False, ".hidden": False}
+    for name in names:
+        (tmp_path / name).write_text("x")
+    (tmp_path / f".idx.pid{dead}.build").mkdir()
+    old = time.time() - STALE_AFTER_S - 10
+    os.utime(tmp_path / ".rkw.abc123.tmp", (old, old))
+    removed = {p.name for p in remove_stale_temps(tmp_path)}
+    assert removed == {n for n, stale in names.items() if stale} | {f".idx.pid{dead}.build"}
+
+
+def test_concurrent_writers_never_show_a_torn_file(tmp_path):
+    from bench.safety import atomic_write
+
+    path = tmp_path / "result.csv"
+    texts = [str(i) * 200_000 for i in range(4)]
+    atomic_write(path, lambda p: p.write_text(texts[0]))
+    stop = threading.Event()
+
+    def writer(text: str) -> None:
+        while not stop.is_set():
+            atomic_write(path, lambda p: p.write_text(text))
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in texts]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(200):
+            assert path.read_text() in texts
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not [p for p in tmp_path.iterdir() if p.name != "result.csv"]
