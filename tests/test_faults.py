@@ -414,3 +414,27 @@ def test_concurrent_writers_never_show_a_torn_file(tmp_path):
         for t in threads:
             t.join()
     assert not [p for p in tmp_path.iterdir() if p.name != "result.csv"]
+
+
+def test_truncated_model_weights_are_a_message(data_env, tiny_model_dir, tmp_path, capsys):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tiny_model_dir, damaged)
+    weights = damaged / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    assert run_tiny(damaged) == 2
+    err = capsys.readouterr().err
+    assert "could not load model damaged@" in err and "Traceback" not in err
+
+
+def test_force_does_not_read_the_embedding_cache(data_env, tiny_model_dir):
+    import json
+
+    from bench.results import ResultStore
+
+    args = ["run", "--suite", "beir", "--datasets", "scifact", "--model", str(tiny_model_dir), "--experiment", "f"]
+    assert main(args) == 0
+    assert main([*args, "--force"]) == 0
+    record = json.loads(next(ResultStore("f").folder.rglob("*.record.json")).read_text())
+    assert record["cached_texts"] == 0 and record["embedding_cache"] is None

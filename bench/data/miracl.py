@@ -162,6 +162,9 @@ def _corpus_record(line: str, path: Path, lineno: int) -> tuple[str, dict[str, s
     if missing:
         raise DataError(f"{path}:{lineno}: record lacks {', '.join(missing)} (MIRACL records are "
                         f"{{\"docid\", \"title\", \"text\"}})")
+    for key in ("title", "text"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            raise DataError(f"{path}:{lineno}: {key} is a {type(record[key]).__name__}; it must be a string")
     return str(record["docid"]), {"title": record.get("title") or "", "text": record["text"] or ""}
 
 

@@ -112,7 +112,13 @@ def load_retriever(spec: ModelSpec, batch_size: int = 32, cache: bool = True, de
     GPU when there is one, else the CPU)."""
     if spec.kind == "bm25":
         return BM25Retriever(**BM25_PARAMETERS)
-    return DenseRetriever(spec, batch_size=batch_size, cache=cache, device=device)
+    try:
+        return DenseRetriever(spec, batch_size=batch_size, cache=cache, device=device)
+    except (ValueError, OSError):
+        raise  # already say what is wrong (an unknown precision, a Hugging Face id offline)
+    except Exception as error:  # noqa: BLE001 - the loaders' own errors (SafetensorError, ...) have no common type
+        raise ValueError(f"could not load model {spec.key} ({error.__class__.__name__}: {error}); its folder may be "
+                         f"damaged (a truncated model.safetensors, say): re-provision or re-train it") from None
 
 
 def check_runnable(specs: list[ModelSpec], tasks: list[RetrievalTask], k: int) -> None:
