@@ -43,7 +43,7 @@ def _run(args: argparse.Namespace) -> int:
         for warning in task.warnings:
             print(f"warning: {task.dataset} {task.key}: {warning}", file=sys.stderr)
     experiment = args.experiment or suite.default_experiment
-    rows = run_models(specs, tasks, experiment, force=args.force, k=args.k, batch_size=args.batch_size,
+    rows = run_models(specs, tasks, experiment, force=args.force, k=args.k or 1000, batch_size=args.batch_size,
                       cache=not args.no_cache, device=args.device)
     table = summary_table(rows)
     print()
@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="recompute tasks whose results exist")
     run.add_argument("--max-seq-length", type=positive_int, help="truncate dense-model inputs to this many tokens "
                      "(a recorded cut: the run id gets an -L<N> suffix; default: the model's own limit)")
-    run.add_argument("--k", type=positive_int, default=1000, help="ranking depth for top-k tasks (default 1000)")
+    run.add_argument("--k", type=positive_int, help="ranking depth of top-k suites: beir, miracl (default 1000)")
     run.add_argument("--batch-size", type=positive_int, default=32, help="encoding batch size (default 32)")
     run.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache "
                      "(<cache>/embeddings; see python -m bench cache)")

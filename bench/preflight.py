@@ -40,7 +40,7 @@ def check_run(args: argparse.Namespace) -> None:
         setattr(args, flag, unique(getattr(args, flag), f"--{flag}"))
     if args.experiment is not None:
         check_name(args.experiment, "experiment name")
-    check_flags(args.suite, {flag for flag in ("datasets", "split", "langs", "settings", "corpus")
+    check_flags(args.suite, {flag for flag in ("datasets", "split", "langs", "settings", "corpus", "k")
                              if getattr(args, flag) is not None})
     given = [f"--{o.replace('_', '-')}" for o in DENSE_ONLY if getattr(args, o, None) is not None]
     if given and args.model and all(name == "bm25" for name in args.model):

@@ -164,6 +164,7 @@ def test_experiment_file_names_are_checked(tmp_path):
     (["--suite", "tatoeba", "--settings", "mono"], "--settings"),
     (["--suite", "tatoeba", "--datasets", "scifact"], "--datasets"),
     (["--suite", "beir", "--langs", "de"], "--langs"),
+    (["--suite", "xquad-r", "--k", "10"], "--k"),
     (["--suite", "beir", "--model", "bm25", "--max-seq-length", "128"], "--max-seq-length"),
 ])
 def test_flags_that_do_not_apply_are_errors(capsys, args, flag):

@@ -25,7 +25,8 @@ class Suite:
     description: str
     build: Callable[[SuiteOptions], list[RetrievalTask]]
     default_experiment: str
-    flags: frozenset[str] = frozenset()  # the SuiteOptions fields this suite reads; others are refused
+    # The options this suite reads (SuiteOptions fields, and k for top-k suites); others are refused.
+    flags: frozenset[str] = frozenset()
 
 
 def check_flags(name: str, given: set[str]) -> None:
@@ -75,7 +76,7 @@ def _miracl(options: SuiteOptions) -> list[RetrievalTask]:
 
 SUITES: dict[str, Suite] = {
     "beir": Suite("beir", "BEIR (default: scifact, nfcorpus, arguana; test split): nDCG@10, R@100, MAP@100, MRR@10",
-                  _beir, "beir-baselines", frozenset({"datasets", "split"})),
+                  _beir, "beir-baselines", frozenset({"datasets", "split", "k"})),
     "xquad-r": Suite("xquad-r", "XQuAD-R, 11 languages: mono / cross / multi; mAP, R@1, R@10, rank distance",
                      _lareqa("xquad-r"), "multilingual-baselines", frozenset({"langs", "settings"})),
     "mlqa-r": Suite("mlqa-r", "MLQA-R, 7 languages: mono / cross / multi; mAP, R@1, R@10, rank distance",
@@ -85,7 +86,7 @@ SUITES: dict[str, Suite] = {
     "tatoeba": Suite("tatoeba", "Tatoeba bitext retrieval, each language <-> English: accuracy@1 both directions",
                      _tatoeba, "multilingual-baselines", frozenset({"langs"})),
     "miracl": Suite("miracl", "MIRACL dev (needs --corpus DIR; not in the offline mirror): nDCG@10, R@100",
-                    _miracl, "multilingual-baselines", frozenset({"langs", "corpus"})),
+                    _miracl, "multilingual-baselines", frozenset({"langs", "corpus", "k"})),
 }
 
 
