@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.paths import PROJECT_ROOT
+from bench.safety import check_name
 
 KEY = ["model", "dataset", "setting", "query_lang", "doc_lang", "metric"]
 OK_TOLERANCE = 1e-6
@@ -24,7 +25,7 @@ OKISH_TRAINED = 2e-3
 
 
 def expected_path(experiment: str) -> Path:
-    return PROJECT_ROOT / "results" / "check" / f"{experiment}-expected.csv"
+    return PROJECT_ROOT / "results" / "check" / f"{check_name(experiment, 'experiment name')}-expected.csv"
 
 
 @contextmanager

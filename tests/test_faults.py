@@ -439,3 +439,8 @@ def test_force_does_not_read_the_embedding_cache(data_env, tiny_model_dir):
     assert main([*args, "--force"]) == 0
     record = json.loads(next(ResultStore("f").folder.rglob("*.record.json")).read_text())
     assert record["cached_texts"] == 0 and record["embedding_cache"] is None
+
+
+def test_check_refuses_escaping_experiment_names(capsys):
+    assert main(["check", "--experiment", "../x", "--from-results", "smoke"]) == 2
+    assert "is not allowed" in capsys.readouterr().err
