@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.report.build import build_report, missing_cells, missing_section
+from bench.report.build import build_report
+from bench.report.missing import missing_cells, missing_section
 from bench.report.claims import verdicts
 from bench.report.data import load_report_data
 from bench.report.tables import all_tables, lareqa_summary_table, to_latex

@@ -91,7 +91,8 @@ def _finish(ctx: Context, verdict: Verdict, caveats: list[str], what: str) -> Ve
                     + thresholds_text(verdict.comparisons))
     if not verdict.comparisons:
         verdict.verdict = NOT_TESTABLE
-        verdict.evidence = [f"- {c}" for c in caveats]
+        verdict.reason = "no runs of hybrid beside the strategies it is compared with"
+        verdict.evidence = [f"- {c}" for c in caveats if c]
         return verdict
     apply_rule(verdict)
     verdict.evidence = [*comparison_lines(verdict.comparisons, ctx.data), ""] + \
@@ -197,12 +198,14 @@ def c9_better_than_baselines(ctx: Context) -> Verdict:
     verdict.evidence.append(f"- the paper's own tables (XLM-R and LaBSE): {paper}")
     if {"xlm-r", "labse"} <= set(bases):
         return verdict
+    evidence_verdict = verdict.verdict if verdict.comparisons else "none"
     evidence = (f"evidence on {', '.join(bases)} (another base): {verdict.verdict}, {verdict.reason}"
                 if verdict.comparisons else "no runs of hybrid beside X-X-mono or X-Y here")
     verdict.replication = evidence
     verdict.about_paper = f"XLM-R and LaBSE are not available here; the paper's own numbers: {paper}"
     verdict.verdict = NOT_AS_STATED
-    verdict.reason = f"the claim names XLM-R and LaBSE, neither run here. Our {evidence}"
+    verdict.reason = ("the claim names XLM-R and LaBSE, neither run here; beside it: our evidence on "
+                      f"{', '.join(bases) or 'no base'} ({evidence_verdict}) and the paper's own numbers")
     return verdict
 
 

@@ -30,6 +30,7 @@ CLAIMS_MD = REFERENCE_DIR / "claims.md"
 
 LAREQA = ("xquad-r", "mlqa-r")
 BEIR = ("scifact", "nfcorpus", "arguana")
+HELD_OUT = {"mlqa-r": "xquad-r", "xquad-r": "mlqa-r"}  # training set -> the LAReQA set it is scored on
 REPORTED_DATASETS = {"xquad-r": "xquad-r", "mlqa-r": "mlqa-r", "miracl": "miracl-dev"}  # ours -> the paper's
 LOWER_IS_BETTER = {"rank_distance"}
 TASK_KEY = ["dataset", "setting", "query_lang", "doc_lang"]

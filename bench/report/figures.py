@@ -13,11 +13,10 @@ from matplotlib.lines import Line2D
 
 from bench.report import stats
 from bench.report.compare import Comparison, compare, score_interval
-from bench.report.data import BEIR, LAREQA, ReportData
+from bench.report.data import BEIR, HELD_OUT, LAREQA, ReportData
 from bench.report.style import REFERENCE_COLOURS, save, trainer_colour
 from bench.report.tables import DATASET_NAMES, METRIC_NAMES, SETTINGS
 
-HELD_OUT = {"mlqa-r": "xquad-r", "xquad-r": "mlqa-r"}
 MTL_PARTS = ("mono", "cross", "translation", "lid")   # mtl's objectives, as its manifests log them
 HEADLINE = ("mtl", "xx-mono", "xy")                 # the forest plot's axis is fitted to these
 PART_STYLES = {"retrieval": "-", "mono": "-", "cross": "--", "translation": ":", "lid": "-."}
@@ -145,7 +144,9 @@ def difference_heatmaps(data: ReportData, folder: Path) -> list[Path]:
             ax.set_yticks(range(len(langs)), langs, fontsize=8)
             ax.set_xlabel("document language", fontsize=8)
             ax.set_ylabel("query language", fontsize=8)
-            ax.set_title(f"hybrid − {data.group_row(other)['trainer']}", fontsize=9)
+            seeds = [len(data.group_row(g)["seeds"]) for g in (hybrid, other)]
+            ax.set_title(f"hybrid − {data.group_row(other)['trainer']} (seeds: {seeds[0]} and {seeds[1]})",
+                         fontsize=9)
         fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="mAP difference (cells: ×100)")
         fig.suptitle(f"{DATASET_NAMES.get(dataset, dataset)} cross-lingual mAP after training on "
                      f"{DATASET_NAMES.get(train_data, train_data)}: red hybrid worse, blue hybrid better (means over "

@@ -1,4 +1,10 @@
-"""Paired tests over per-query scores, Holm's correction and seed spread.
+"""Paired tests over per-query scores, the strategy-level (hierarchical) test, Holm's and Benjamini-Hochberg's
+corrections and seed spread.
+
+The report compares strategies with `strategy_test` (end of this module): seeds and questions resampled. The
+question-level tests below compare two fixed score vectors (two checkpoints); they are kept as the building
+block the strategy test reduces to with one seed a side, and as the reference the coverage test shows failing
+when seeds vary.
 
 How a macro-averaged score is tested. A setting's score is a macro average: the mean over groups (languages,
 or ordered language pairs in the cross setting) of the mean over each group's queries. With unit i in group

@@ -116,7 +116,7 @@ def condition_counts(conditions: list[str], favour: int, against: int, side: str
         parts.append(f"{counter[FEW_SEEDS]} with {FEW_SEEDS} (shown, not counted)")
     if counter[NOT_TESTED]:
         parts.append(f"{counter[NOT_TESTED]} not tested")
-    return f"of {len(conditions)} comparisons: " + ", ".join(parts)
+    return f"of {len(conditions)} comparison{'' if len(conditions) == 1 else 's'}: " + ", ".join(parts)
 
 
 def apply_rule(verdict: Verdict) -> Verdict:
