@@ -79,11 +79,10 @@ def _key(row: dict) -> tuple:
 def run_sweep(options: SweepOptions, log: Callable[[str], None] = print) -> Path:
     """Train and score every configuration not yet in <out>/sweep.csv; returns the table's path."""
     import pandas as pd
-    from sentence_transformers import SentenceTransformer
 
     from bench.data.lareqa import load_lareqa
     from bench.results import atomic_write
-    from bench.train.devsplit import score_dev, split_dev
+    from bench.train.devsplit import split_dev
     from bench.train.run import train
 
     configs = check(options)
@@ -104,7 +103,7 @@ def run_sweep(options: SweepOptions, log: Callable[[str], None] = print) -> Path
         manifest = json.loads(text)
         if manifest["dev_split"]["ids_fingerprint"] != split.record()["ids_fingerprint"]:
             raise RuntimeError(f"{folder} was trained with another dev split than the one scored")
-        scores = score_dev(SentenceTransformer(str(folder), device="cpu"), split)
+        scores = _scored(folder, split, options.threads)
         # The manifest (loss curves, batches) is kept beside the table; the weights are not needed any more.
         atomic_write(table.parent / "manifests" / f"{name}.json", lambda p: p.write_text(text))
         shutil.rmtree(folder)
@@ -118,6 +117,23 @@ def run_sweep(options: SweepOptions, log: Callable[[str], None] = print) -> Path
         frame = pd.DataFrame(rows)
         atomic_write(table, lambda p: frame.to_csv(p, index=False))
     return table
+
+
+def _scored(folder: Path, split, threads: int | None) -> dict[str, float]:
+    """score_dev on the checkpoint in `folder`, on `threads` torch threads as its training was (on a busy CPU
+    more threads than free cores is several times slower)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from bench.train.devsplit import score_dev
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return score_dev(SentenceTransformer(str(folder), device="cpu"), split)
+    finally:
+        torch.set_num_threads(before)
 
 
 def best(table: Path) -> dict:
