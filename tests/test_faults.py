@@ -444,3 +444,25 @@ def test_force_does_not_read_the_embedding_cache(data_env, tiny_model_dir):
 def test_check_refuses_escaping_experiment_names(capsys):
     assert main(["check", "--experiment", "../x", "--from-results", "smoke"]) == 2
     assert "is not allowed" in capsys.readouterr().err
+
+
+def test_watchdog_ends_a_process_stuck_in_a_jni_call(tmp_path):
+    """A main thread inside one long JVM call runs no Python signal handler: the watchdog ends the process."""
+    script = ("import sys\nfrom bench import interrupts\nfrom bench.models.bm25 import start_jvm\nstart_jvm()\n"
+              "from jnius import autoclass\nwith interrupts.handled(['run']):\n    print('sleeping', flush=True)\n"
+              "    autoclass('java.lang.Thread').sleep(60000)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = wait_for_line(proc.stdout, "sleeping", timeout=60)
+        time.sleep(0.5)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        status = proc.wait(timeout=20)
+        elapsed = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.2)
+    assert status == 130 and elapsed < 8
+    assert "stopped inside a native call" in "".join(lines)
