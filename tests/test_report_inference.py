@@ -162,3 +162,35 @@ def test_an_mtl_that_saw_three_batches_a_step_is_named_so():
     rq = by_id(verdicts(load_report_data("synthetic"), n_resamples=RESAMPLES))["RQ"]
     assert any("drew 3 batches per optimiser step" in line and "three times the training pairs" in line
                for line in rq.evidence)
+
+
+def test_difference_heatmap_cells_are_differences_of_seed_means():
+    written = write_experiment("synthetic", default_models(hybrid=0.1))
+    from bench.report.figures import pair_differences
+
+    matrix = pair_differences(load_report_data("synthetic"), "hybrid|0.5|me5-small|mlqa-r|",
+                              "xy||me5-small|mlqa-r|", "xquad-r")
+
+    def mean(trainer: str, q: str, d: str) -> float:
+        prefix = "hybrid-a0.5" if trainer == "hybrid" else trainer
+        return np.mean([written[(f"{prefix}-me5-small-mlqa-r-s{s}-10steps", "xquad-r", "cross", q, d, "map")].mean()
+                        for s in (1, 2, 3)])
+
+    assert matrix.loc["en", "de"] == pytest.approx(mean("hybrid", "en", "de") - mean("xy", "en", "de"))
+    assert np.isnan(matrix.loc["en", "en"]) and matrix.shape == (3, 3)
+
+
+def test_loss_curves_are_per_objective_never_the_sum():
+    models = default_models()
+    write_experiment("synthetic", models)
+    folder = ResultStore("synthetic").folder
+    path = next(folder.glob("mtl-me5-small-mlqa-r-s1-*/training_manifest.json"))
+    manifest = json.loads(path.read_text())
+    manifest["loss_curve"] = [{"step": 1, "loss": 6.0, "mono": 2.0, "cross": 2.5, "translation": 1.0, "lid": 0.5}]
+    path.write_text(json.dumps(manifest))
+    from bench.report.figures import loss_frame
+
+    frame = loss_frame(load_report_data("synthetic"))
+    mtl = frame[frame["model"] == "mtl-me5-small-mlqa-r-s1-10steps"]
+    assert dict(zip(mtl["objective"], mtl["loss"])) == {"mono": 2.0, "cross": 2.5, "translation": 1.0, "lid": 0.5}
+    assert set(frame.loc[frame["trainer"] == "hybrid", "objective"]) == {"loss"}  # no parts logged: the loss

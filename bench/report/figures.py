@@ -119,14 +119,9 @@ def difference_heatmaps(data: ReportData, folder: Path) -> list[Path]:
         part = s[(s["dataset"] == dataset) & (s["setting"] == "cross") & (s["metric"] == "map")]
         if part.empty or not baselines:
             continue
-        means = part.groupby(["group", "query_lang", "doc_lang"])["value"].mean()
         langs = sorted(set(part["query_lang"]) | set(part["doc_lang"]))
-        matrices = []
-        for other in baselines:
-            if hybrid not in means.index.get_level_values(0) or other not in means.index.get_level_values(0):
-                continue
-            diff = (means.loc[hybrid] - means.loc[other]).unstack("doc_lang").reindex(index=langs, columns=langs)
-            matrices.append((other, diff.to_numpy(dtype=float)))
+        matrices = [(other, matrix.to_numpy(dtype=float)) for other in baselines
+                    if not (matrix := pair_differences(data, hybrid, other, dataset)).empty]
         if not matrices:
             continue
         limit = max(np.nanmax(np.abs(m)) for _, m in matrices) or 1e-3
@@ -153,6 +148,18 @@ def difference_heatmaps(data: ReportData, folder: Path) -> list[Path]:
                      "seeds; grey: not a pair)", fontsize=9)
         written.append(save(fig, folder / f"difference_heatmap_{dataset}_cross.png"))
     return written
+
+
+def pair_differences(data: ReportData, a: str, b: str, dataset: str, metric: str = "map") -> pd.DataFrame:
+    """query language x document language: a's cross-setting score minus b's, each the mean over its seeds
+    (nan where either lacks the pair, and on the diagonal)."""
+    s = data.scores
+    part = s[(s["dataset"] == dataset) & (s["setting"] == "cross") & (s["metric"] == metric)]
+    means = part.groupby(["group", "query_lang", "doc_lang"])["value"].mean()
+    if a not in means.index.get_level_values(0) or b not in means.index.get_level_values(0):
+        return pd.DataFrame()
+    langs = sorted(set(part["query_lang"]) | set(part["doc_lang"]))
+    return (means.loc[a] - means.loc[b]).unstack("doc_lang").reindex(index=langs, columns=langs)
 
 
 ALPHA_PANELS = [("mono", "map"), ("cross", "map"), ("multi", "map"), ("multi", "rank_distance")]
@@ -197,18 +204,24 @@ def alpha_curve(data: ReportData, folder: Path, notes: list[str], n_resamples: i
     return written
 
 
-def loss_curves(data: ReportData, folder: Path) -> list[Path]:
-    """Training loss per objective (never the weighted sum), one panel per training direction: the retrieval
-    loss of each single-objective trainer, and each of mtl's parts in its own line style."""
+def loss_frame(data: ReportData) -> pd.DataFrame:
+    """One row per (model, step, objective) of the manifests' loss curves: mtl's logged parts, else the single
+    retrieval loss; never the weighted sum an mtl run also logs as `loss`."""
     rows = []
     for model, manifest in sorted(data.manifests.items()):
         for point in manifest.get("loss_curve") or []:
             parts = [p for p in MTL_PARTS if p in point] or (["retrieval"] if "retrieval" in point else ["loss"])
             rows += [(model, manifest.get("trainer", "?"), manifest.get("train_data", "?"), point["step"], part,
                       point[part]) for part in parts if "step" in point]
-    if not rows:
+    return pd.DataFrame(rows, columns=["model", "trainer", "train_data", "step", "objective", "loss"])
+
+
+def loss_curves(data: ReportData, folder: Path) -> list[Path]:
+    """Training loss per objective (never the weighted sum), one panel per training direction: the retrieval
+    loss of each single-objective trainer, and each of mtl's parts in its own line style."""
+    frame = loss_frame(data)
+    if frame.empty:
         return []
-    frame = pd.DataFrame(rows, columns=["model", "trainer", "train_data", "step", "objective", "loss"])
     directions = list(dict.fromkeys(frame["train_data"]))
     fig, axes = plt.subplots(1, len(directions), figsize=(6 * len(directions), 4), squeeze=False, sharey=True)
     for ax, direction in zip(axes[0], directions):
