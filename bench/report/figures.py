@@ -175,8 +175,8 @@ def alpha_curve(data: ReportData, folder: Path, notes: list[str], n_resamples: i
         alphas = sorted(float(a) for a in groups["alpha"].dropna().unique())
         if len(alphas) < 2:
             notes.append(f"alpha curve ({base} trained on {train_data}): only α = "
-                         f"{', '.join(f'{a:g}' for a in alphas) or '?'} has results, so there is no curve; the "
-                         "alpha sweep (the experiment's stage 5) is needed")
+                         f"{', '.join(f'{a:g}' for a in alphas) or '?'} has results, so there is no curve (it "
+                         "needs hybrid trained at two or more alphas)")
             continue
         dataset = HELD_OUT.get(train_data)
         beir = [d for d in BEIR if (data.scores["dataset"] == d).any()]
