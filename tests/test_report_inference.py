@@ -194,3 +194,16 @@ def test_loss_curves_are_per_objective_never_the_sum():
     mtl = frame[frame["model"] == "mtl-me5-small-mlqa-r-s1-10steps"]
     assert dict(zip(mtl["objective"], mtl["loss"])) == {"mono": 2.0, "cross": 2.5, "translation": 1.0, "lid": 0.5}
     assert set(frame.loc[frame["trainer"] == "hybrid", "objective"]) == {"loss"}  # no parts logged: the loss
+
+
+def test_a_strategy_whose_seeds_were_scored_at_different_lengths_is_not_pooled():
+    models = default_models()
+    write_experiment("synthetic", models)
+    write_records("synthetic", {**trained_at_128(models), "hybrid-a0.5-me5-small-mlqa-r-s3-10steps": 512})
+    data = load_report_data("synthetic")
+    c = compare(data, "hybrid|0.5|me5-small|mlqa-r|", "mtl||me5-small|mlqa-r|", "scifact", "mono", "ndcg@10",
+                n_resamples=RESAMPLES)
+    assert not c.tested and "128/512 tokens" in c.refused
+    from bench.report.lengths import setups
+
+    assert setups(data).loc["hybrid|0.5|me5-small|mlqa-r|", "scifact"] == "128/512 tokens (mixed), fp32"
