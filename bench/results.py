@@ -3,7 +3,9 @@ scores beside them (parquet) and a run record (JSON). Writes are atomic; a finis
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -11,7 +13,6 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from bench import __version__
@@ -70,8 +71,7 @@ class ResultStore:
         if not path.is_file():
             return False
         try:
-            frame = read_scores(path)
-            missing = sorted(set(task.metrics) - set(frame["metric"]))
+            missing = sorted(set(task.metrics) - check_scores(path))
             if missing:
                 raise DamagedResult(f"{path}: no row for {', '.join(missing)}")
         except DamagedResult as damaged:
@@ -147,28 +147,51 @@ class DamagedResult(ValueError):
 _FIX = "delete it, or re-run its task with --force"
 
 
-def read_scores(path: Path) -> pd.DataFrame:
-    """A tidy scores file, checked: every column, at least one row, finite values, n_queries >= 1, and a
-    created_at in its last column (a file cut short loses that first)."""
+def check_scores(path: Path) -> set[str]:
+    """The metrics of a tidy scores file, once it is checked: every column, at least one row, finite values,
+    n_queries >= 1, and a time in created_at, its last column (a file cut short loses that first). The csv
+    module, not pandas: `plan` checks every stored task of a grid this way."""
     try:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as error:
-        raise DamagedResult(f"{path}: unreadable as CSV ({str(error).strip().splitlines()[0]}); {_FIX}") from None
-    missing = [c for c in TIDY_COLUMNS if c not in frame.columns]
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DamagedResult(f"{path}: unreadable as CSV ({error}); {_FIX}") from None
+    header = rows[0] if rows else []
+    missing = [c for c in TIDY_COLUMNS if c not in header]
     if missing:
         raise DamagedResult(f"{path}: not a results table (no column {', '.join(missing)}); {_FIX}")
-    if frame.empty:
+    if len(rows) < 2:
         raise DamagedResult(f"{path}: a header without scores; {_FIX}")
-    values = pd.to_numeric(frame["value"], errors="coerce")
-    counts = pd.to_numeric(frame["n_queries"], errors="coerce")
-    created = pd.to_datetime(frame["created_at"], errors="coerce", utc=True, format="ISO8601")
-    bad = ~np.isfinite(values) | ~(counts >= 1) | created.isna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DamagedResult(f"{path}:{row + 2}: value {frame['value'].iloc[row]!r}, n_queries "
-                            f"{frame['n_queries'].iloc[row]!r}, created_at {frame['created_at'].iloc[row]!r}: "
-                            f"expected a finite number, a count of at least 1 and a time; {_FIX}")
-    frame["value"], frame["n_queries"] = values.astype(float), counts.astype(int)
+    at = {name: header.index(name) for name in ("metric", "value", "n_queries", "created_at")}
+    for line, row in enumerate(rows[1:], 2):
+        fields = {name: row[i] if i < len(row) else "" for name, i in at.items()}
+        if len(row) != len(header) or not _finite(fields["value"]) or not fields["n_queries"].isdigit() \
+                or int(fields["n_queries"]) < 1 or not _is_time(fields["created_at"]):
+            raise DamagedResult(f"{path}:{line}: value {fields['value']!r}, n_queries {fields['n_queries']!r}, "
+                                f"created_at {fields['created_at']!r}: expected a finite number, a count of at "
+                                f"least 1 and a time; {_FIX}")
+    return {row[at["metric"]] for row in rows[1:]}
+
+
+def _finite(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _is_time(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_scores(path: Path) -> pd.DataFrame:
+    """A tidy scores file, checked (check_scores)."""
+    check_scores(path)
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
     return frame[TIDY_COLUMNS]
 
 
