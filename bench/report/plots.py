@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bench.report import stats
-from bench.report.compare import macro_scores, score_interval
+from bench.report.compare import MIN_SEEDS, macro_scores, score_interval
 from bench.report.data import BEIR, LAREQA, ReportData
 from bench.report.style import SECOND_DIRECTION_HATCH, colours, save, second_direction
 from bench.report.tables import DATASET_NAMES, METRIC_NAMES, SETTINGS
@@ -141,7 +141,7 @@ def rank_distance(data: ReportData, folder: Path, n_resamples: int = stats.N_RES
     intervals over seeds and questions; BM25 and the untrained base, often ten times larger, are written beside
     the axis as reference values instead of bars that would squash the rest."""
     written = []
-    palette, second = colours(data), second_direction(data)
+    palette = colours(data)
     s = data.scores
     for dataset in LAREQA:
         part = s[(s["dataset"] == dataset) & (s["setting"] == "multi") & (s["metric"] == "rank_distance")]
@@ -155,7 +155,7 @@ def rank_distance(data: ReportData, folder: Path, n_resamples: int = stats.N_RES
         fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(trained) + 1.6))
         for y, group in enumerate(trained):
             score, low, high = score_interval(data, group, dataset, "multi", "rank_distance", n_resamples, seed)
-            hollow = group in second
+            hollow = len(data.group_row(group)["seeds"]) < MIN_SEEDS  # as in the forest plot: not a strategy
             ax.errorbar(score, y, xerr=[[score - low], [high - score]], fmt="o", color=palette[group], capsize=3,
                         mfc="white" if hollow else palette[group], ms=6)
             ax.annotate(f"{score:.1f}", (high, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=7)
@@ -165,7 +165,8 @@ def rank_distance(data: ReportData, folder: Path, n_resamples: int = stats.N_RES
         ax.grid(axis="x", alpha=0.3)
         refs = "; ".join(f"{data.label(g)}: {part.loc[part['group'] == g, 'value'].mean():.1f}" for g in references)
         ax.set_title(f"{DATASET_NAMES[dataset]}: language bias of the trained models (95% interval over seeds and "
-                     f"questions)" + (f"\nreferences, off this axis: {refs}" if refs else ""), fontsize=9)
+                     f"questions; hollow: fewer than {MIN_SEEDS} seeds)"
+                     + (f"\nreferences, off this axis: {refs}" if refs else ""), fontsize=9)
         written.append(save(fig, folder / f"rank_distance_{dataset}.png"))
     return written
 
