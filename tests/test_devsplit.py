@@ -10,7 +10,7 @@ from bench.data.lareqa import load_lareqa
 from bench.data.pairs import training_examples
 from bench.train.devsplit import score_dev, split_dev
 from bench.train.run import train
-from bench.train.sweep import GRID, SweepOptions, run_sweep
+from bench.train.sweep import GRID, SweepOptions, best, run_sweep
 from test_train import LANGS, data_dir, manifest, options, quiet  # noqa: F401  (data_dir: a fixture)
 
 FRACTION = 0.4  # the fixture's 18 question ids form 6 paragraph groups; the hash holds out one of them
@@ -93,8 +93,9 @@ def test_the_sweep_trains_scores_and_resumes(tiny_model_dir, data_dir, tmp_path)
                          configs=names, out=str(tmp_path / "sweep"), models_dir=str(tmp_path / "models"))
     table = run_sweep(sweep, log=quiet)
     rows = pd.read_csv(table)
-    assert list(dict.fromkeys(rows["config"])) == list(names)
+    assert list(dict.fromkeys(rows["config"])) == ["untrained-base", *names]
     assert set(rows["setting"]) == {"mono", "cross", "multi", "mean"} and (rows["dev_questions"] == 3).all()
+    assert best(table)["config"] in names
     first = rows[rows["config"] == names[0]].iloc[0]
     assert (first["w_lid"], first["reversal"], first["w_translation"]) == (1.0, 0.1, 0.5)
     mean = rows[(rows["config"] == names[0]) & (rows["setting"] == "mean")]["value"].item()
@@ -107,5 +108,5 @@ def test_the_sweep_trains_scores_and_resumes(tiny_model_dir, data_dir, tmp_path)
     # A second run finds every configuration done and trains nothing.
     messages = []
     run_sweep(sweep, log=messages.append)
-    assert messages == [f"{name}: in {table} already" for name in names]
+    assert messages == [f"{name}: in {table} already" for name in names]  # and the base is not scored again
     assert pd.read_csv(table).equals(rows)

@@ -7,11 +7,14 @@ whose rows are already in the table (same training options) is not trained again
 from __future__ import annotations
 
 import json
+import numbers
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from bench.train.options import TrainOptions
 
@@ -24,6 +27,7 @@ GRID: tuple[tuple[str, dict], ...] = (
     ("lid-only", {"w_lid": 1.0, "reversal": 0.1, "w_translation": 0.0}),
     ("strong-reversal", {"w_lid": 1.0, "reversal": 1.0, "w_translation": 0.5}),
 )
+REFERENCE = "untrained-base"  # the base model scored on the same dev questions, beside the configurations
 KEYS = ("config", "trainer", "w_mono", "w_cross", "w_lid", "w_translation", "reversal", "precision", "steps",
         "batch_size", "freeze_embeddings", "seed", "train_data", "langs", "dev_fraction")
 
@@ -73,7 +77,13 @@ def train_options(options: SweepOptions, name: str, weights: dict) -> TrainOptio
 
 
 def _key(row: dict) -> tuple:
-    return tuple(str(row[k]) for k in KEYS)
+    """A configuration's options as read back from the CSV (where an int column with gaps turns float)."""
+    def value(v) -> str:
+        if isinstance(v, (bool, np.bool_)):
+            return str(bool(v))
+        return repr(float(v)) if isinstance(v, numbers.Number) else str(v)
+
+    return tuple(value(row[k]) for k in KEYS)
 
 
 def run_sweep(options: SweepOptions, log: Callable[[str], None] = print) -> Path:
@@ -90,10 +100,29 @@ def run_sweep(options: SweepOptions, log: Callable[[str], None] = print) -> Path
     rows = pd.read_csv(table).to_dict("records") if table.is_file() else []
     done = {_key(r) for r in rows}
     _, split = split_dev(load_lareqa(options.train_data, langs=options.langs), options.dev_fraction)
+    fingerprint = split.record()["ids_fingerprint"]
+    langs = " ".join(options.langs) if options.langs else "all"
+
+    def add(common: dict, scores: dict[str, float]) -> None:
+        common = {**common, "dev_questions": len(split.ids), "dev_ids_fingerprint": fingerprint}
+        rows.extend({**common, "setting": s, "metric": "map", "value": round(v, 6)} for s, v in scores.items())
+        rows.append({**common, "setting": "mean", "metric": "map", "value": round(sum(scores.values()) / 3, 6)})
+        frame = pd.DataFrame(rows)
+        atomic_write(table, lambda p: frame.to_csv(p, index=False))
+
+    # The untrained base on the same questions: what the configurations move away from.
+    if not any(r["config"] == REFERENCE and r["dev_ids_fingerprint"] == fingerprint for r in rows):
+        from bench.models.registry import resolve_model
+
+        start = time.perf_counter()
+        scores = _scored(Path(resolve_model(options.base).locate()), split, options.threads)
+        log(f"{REFERENCE}: dev mAP " + ", ".join(f"{s} {v:.4f}" for s, v in scores.items()))
+        add({"config": REFERENCE, "trainer": "none", "precision": "fp32", "steps": 0, "train_data": options.train_data,
+             "langs": langs, "dev_fraction": options.dev_fraction,
+             "wall_seconds": round(time.perf_counter() - start, 1)}, scores)
     for name, weights in configs:
         opts = train_options(options, name, weights)
-        key_values = {"config": name, **{k: getattr(opts, k) for k in KEYS if k != "config"},
-                      "langs": " ".join(opts.langs) if opts.langs else "all"}
+        key_values = {"config": name, **{k: getattr(opts, k) for k in KEYS if k != "config"}, "langs": langs}
         if _key(key_values) in done:
             log(f"{name}: in {table} already")
             continue
@@ -101,21 +130,16 @@ def run_sweep(options: SweepOptions, log: Callable[[str], None] = print) -> Path
         folder = train(opts, log=log)
         text = (folder / "manifest.json").read_text()
         manifest = json.loads(text)
-        if manifest["dev_split"]["ids_fingerprint"] != split.record()["ids_fingerprint"]:
+        if manifest["dev_split"]["ids_fingerprint"] != fingerprint:
             raise RuntimeError(f"{folder} was trained with another dev split than the one scored")
         scores = _scored(folder, split, options.threads)
         # The manifest (loss curves, batches) is kept beside the table; the weights are not needed any more.
         atomic_write(table.parent / "manifests" / f"{name}.json", lambda p: p.write_text(text))
         shutil.rmtree(folder)
         log(f"{name}: dev mAP " + ", ".join(f"{s} {v:.4f}" for s, v in scores.items()))
-        common = {**key_values, "dev_questions": len(split.ids),
-                  "dev_ids_fingerprint": split.record()["ids_fingerprint"],
-                  "train_seconds": manifest["train_seconds"], "wall_seconds": round(time.perf_counter() - start, 1),
-                  "final_loss": manifest["loss_curve"][-1]["loss"]}
-        rows += [{**common, "setting": s, "metric": "map", "value": round(v, 6)} for s, v in scores.items()]
-        rows.append({**common, "setting": "mean", "metric": "map", "value": round(sum(scores.values()) / 3, 6)})
-        frame = pd.DataFrame(rows)
-        atomic_write(table, lambda p: frame.to_csv(p, index=False))
+        add({**key_values, "train_seconds": manifest["train_seconds"],
+             "wall_seconds": round(time.perf_counter() - start, 1), "final_loss": manifest["loss_curve"][-1]["loss"]},
+            scores)
     return table
 
 
@@ -137,9 +161,9 @@ def _scored(folder: Path, split, threads: int | None) -> dict[str, float]:
 
 
 def best(table: Path) -> dict:
-    """The configuration with the highest mean dev mAP over mono, cross and multi."""
+    """The trained configuration with the highest mean dev mAP over mono, cross and multi."""
     import pandas as pd
 
     frame = pd.read_csv(table)
-    means = frame[frame["setting"] == "mean"].sort_values("value", ascending=False)
+    means = frame[(frame["setting"] == "mean") & (frame["config"] != REFERENCE)].sort_values("value", ascending=False)
     return means.iloc[0].to_dict()
