@@ -142,8 +142,9 @@ def test_mtl_trains_heads_and_saves_them_beside_the_encoder(tiny_model_dir, data
 
     from bench.train.heads import load_language_classifier
 
-    path = train(options(tiny_model_dir, tmp_path / "models", trainer="mtl", steps=3, batch_size=7,
-                         tatoeba=("de",)), log=quiet)
+    # Both heads on, whatever the defaults (chosen by the sweep in results/mtl-sweep/).
+    path = train(options(tiny_model_dir, tmp_path / "models", trainer="mtl", steps=3, batch_size=7, w_lid=1.0,
+                         reversal=0.1, w_translation=0.5, tatoeba=("de",)), log=quiet)
     m = manifest(path)
     assert path.name == "mtl-tiny-bert-mlqa-r-s1-3steps" and m["alpha"] is None
     assert m["batches"]["counts"] == {"cross:cross": 3, "mono:mono": 3, "translation:cross": 3}
@@ -163,7 +164,8 @@ def test_mtl_trains_heads_and_saves_them_beside_the_encoder(tiny_model_dir, data
 
 
 def test_mtl_3batch_keeps_a_whole_batch_per_part(tiny_model_dir, data_dir, tmp_path):
-    path = train(options(tiny_model_dir, tmp_path / "models", trainer="mtl-3batch", steps=2), log=quiet)
+    path = train(options(tiny_model_dir, tmp_path / "models", trainer="mtl-3batch", steps=2, w_translation=0.5),
+                 log=quiet)
     m = manifest(path)
     assert m["trainer"] == "mtl-3batch" and path.name == "mtl-3batch-tiny-bert-mlqa-r-s1-2steps"
     assert m["batches"]["pairs_per_step"] == {"mono": 4, "cross": 4, "translation": 4}
@@ -224,10 +226,11 @@ def test_training_applies_the_models_prompts(tiny_model_dir):
 @pytest.mark.parametrize("trainer", ["hybrid", "mtl"])
 def test_same_seed_same_batches_and_bitwise_equal_weights(tiny_model_dir, data_dir, tmp_path, trainer):
     out = tmp_path / "models"
-    size = 6 if trainer == "mtl" else 4  # mtl's three parts share the batch: two pairs each
-    a = train(options(tiny_model_dir, out, trainer=trainer, run_id="a", batch_size=size), log=quiet)
-    b = train(options(tiny_model_dir, out, trainer=trainer, run_id="b", batch_size=size), log=quiet)
-    c = train(options(tiny_model_dir, out, trainer=trainer, run_id="c", seed=2, batch_size=size), log=quiet)
+    # mtl: both heads on, its three parts sharing the batch (two pairs each).
+    extra = dict(batch_size=6, w_lid=1.0, w_translation=0.5) if trainer == "mtl" else {}
+    a = train(options(tiny_model_dir, out, trainer=trainer, run_id="a", **extra), log=quiet)
+    b = train(options(tiny_model_dir, out, trainer=trainer, run_id="b", **extra), log=quiet)
+    c = train(options(tiny_model_dir, out, trainer=trainer, run_id="c", seed=2, **extra), log=quiet)
     assert manifest(a)["batches"]["per_step"] == manifest(b)["batches"]["per_step"]
     assert weights(a) == weights(b)
     assert manifest(a)["loss_curve"] == manifest(b)["loss_curve"]
