@@ -361,14 +361,18 @@ def test_run_twice_encodes_nothing_the_second_time(data_env, tiny_model_dir, cap
     assert (first["encoded_texts"], first["cached_texts"], first["memo_texts"]) == (8 + 30, 0, 0)
     assert first["embedding_cache"].startswith(str(embeddings_root()))
 
-    assert run_beir("--model", str(tiny_model_dir), "--force") == 0
-    second = json.loads(record_path.read_text())
+    # Another experiment reads every vector from the cache ...
+    assert run_beir("--model", str(tiny_model_dir), "--experiment", "again") == 0
+    again_csv, _, again_record = task_files(run_id_of(tiny_model_dir), "again")
+    second = json.loads(again_record.read_text())
     assert (second["encoded_texts"], second["cached_texts"]) == (0, 38)
     assert second["docs_per_second"] is None
-    strip = lambda text: [line.rsplit(",", 3)[0] for line in text.splitlines()]  # noqa: E731 - created_at, sha
-    assert strip(csv_path.read_text()) == strip(first_scores)
+    # (experiment first; created_at, sha last)
+    strip = lambda text: [line.split(",", 1)[1].rsplit(",", 3)[0] for line in text.splitlines()]  # noqa: E731
+    assert strip(again_csv.read_text()) == strip(first_scores)
 
-    assert run_beir("--model", str(tiny_model_dir), "--force", "--no-cache") == 0
+    # ... and --force does not (issue 13: a damaged cache must not survive a forced re-run).
+    assert run_beir("--model", str(tiny_model_dir), "--force") == 0
     third = json.loads(record_path.read_text())
     assert (third["encoded_texts"], third["cached_texts"], third["embedding_cache"]) == (38, 0, None)
     assert sum(e.segments for e in inventory()) == 2  # queries and documents of the first run
