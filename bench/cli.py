@@ -44,7 +44,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"warning: {task.dataset} {task.key}: {warning}", file=sys.stderr)
     experiment = args.experiment or suite.default_experiment
     rows = run_models(specs, tasks, experiment, force=args.force, k=args.k or 1000, batch_size=args.batch_size,
-                      cache=not args.no_cache, device=args.device)
+                      # --force recomputes from the model itself: a damaged embedding cache must not survive it.
+                      cache=not (args.no_cache or args.force), device=args.device)
     table = summary_table(rows)
     print()
     print(table.to_string(float_format=lambda v: f"{v:.4f}") if not table.empty else "no results")

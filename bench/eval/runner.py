@@ -108,8 +108,7 @@ def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: s
             continue
         interrupts.expect(len(todo), store.folder)
         start = time.perf_counter()
-        # --force recomputes from the model itself: a damaged embedding cache must not survive it.
-        retriever = load_retriever(spec, batch_size=batch_size, cache=cache and not force, device=device)
+        retriever = load_retriever(spec, batch_size=batch_size, cache=cache, device=device)
         load_seconds = time.perf_counter() - start
         for task, inputs in todo:
             log(f"{spec.key}: {task.suite}/{task.key} ({len(task.queries)} queries, {len(task.corpus)} docs)")
