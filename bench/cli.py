@@ -419,8 +419,10 @@ def _add_sweep_parser(commands) -> None:
 def _experiment(args: argparse.Namespace) -> int:
     from bench.experiment import load_experiment, run_experiment
     from bench.export import export_mteb
+    from bench.preflight import check_models_root
 
     experiment = load_experiment(args.name)
+    check_models_root(args.models_dir, "--models-dir")
     run_experiment(experiment, models_dir=args.models_dir, dry_run=args.dry_run, cache=not args.no_cache,
                    batch_size=args.batch_size, log=lambda message: print(message, file=sys.stderr), stages=args.stages,
                    shard=args.shard, references=args.references, device=args.device)

@@ -52,21 +52,29 @@ def check_train(args: argparse.Namespace) -> None:
     sets exist; stale temp folders of killed checkpoint writes are removed."""
     from bench.data.beir import BEIR_DATASETS
     from bench.data.lareqa import LAREQA_LANGS
-    from bench.train.run import models_root
 
     if args.run_id is not None:
         check_name(args.run_id, "run id")
-    root = models_root(args.out_dir)
-    if root.exists() and not root.is_dir():
-        raise ValueError(f"--out-dir {root} is a file; the models root must be a folder")
+    check_models_root(args.out_dir, "--out-dir")
     if args.eval_data:
         args.eval_data = unique(args.eval_data, "--eval-data")
         known = [*LAREQA_LANGS, *BEIR_DATASETS]
         unknown = [name for name in args.eval_data if name not in known]
         if unknown:
             raise ValueError(f"unknown --eval-data {', '.join(unknown)}; known: {', '.join(known)}")
+
+
+def check_models_root(folder: str | None, flag: str) -> Path:
+    """The checkpoints root, refused when it is a file (found only after training, before); stale temp folders
+    of checkpoint writes that were cut off are removed from it."""
+    from bench.train.run import models_root
+
+    root = models_root(folder)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{flag} {root} is a file; the models root must be a folder")
     for path in remove_stale_temps(root):
         _note(f"note: removed {path}, left by a checkpoint write that was cut off")
+    return root
 
 
 def report_folder(name: str, out: Path | None) -> Path:

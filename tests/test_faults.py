@@ -146,6 +146,12 @@ def test_train_refuses_a_file_as_models_root_and_unknown_eval_sets(tmp_path, cap
     assert "unknown --eval-data nosuch" in capsys.readouterr().err
 
 
+def test_experiment_refuses_a_file_as_models_root(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["experiment", "smoke", "--models-dir", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
 def test_experiment_file_names_are_checked(tmp_path):
     from bench.experiment import ExperimentError, load_experiment
 
