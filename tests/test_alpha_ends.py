@@ -1,0 +1,20 @@
+"""hybrid at alpha 1 and 0 *is* xx-mono and xy for the same seed: the same batches at every step and bitwise
+equal weights. This is what lets an experiment's alpha sweep reuse the xx-mono and xy cells for its ends
+(bench/experiments/paper-v2.yaml) instead of training them twice."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.train.run import train
+from test_train import data_dir, manifest, options, quiet, weights  # noqa: F401 - data_dir is a fixture
+
+
+@pytest.mark.parametrize("alpha, twin", [(1.0, "xx-mono"), (0.0, "xy")])
+def test_hybrid_at_an_end_of_alpha_trains_exactly_its_twin(tiny_model_dir, data_dir, tmp_path, alpha, twin):
+    out = tmp_path / "models"
+    hybrid = train(options(tiny_model_dir, out, trainer="hybrid", alpha=alpha, run_id="hybrid"), log=quiet)
+    other = train(options(tiny_model_dir, out, trainer=twin, run_id="twin"), log=quiet)
+    assert manifest(hybrid)["batches"]["per_step"] == manifest(other)["batches"]["per_step"]
+    assert manifest(hybrid)["loss_curve"] == manifest(other)["loss_curve"]
+    assert weights(hybrid) == weights(other)
