@@ -100,8 +100,8 @@ TRAINERS: dict[str, TrainerSpec] = {
                     _single(MixedMonoSampler), retrieval_objective),
         TrainerSpec("en-en", "English pairs only", _single(EnEnSampler), retrieval_objective),
         TrainerSpec("mtl", "multi-task in one batch of --batch-size pairs shared by its parts: w_mono * mono "
-                           "part + w_cross * cross part + w_translation * translation ranking (parallel "
-                           "questions) + language-adversarial LID head (gradient reversal)",
+                           "part + w_cross * cross part + language-adversarial LID head (gradient reversal), "
+                           "+ w_translation * translation ranking on parallel questions when > 0 (default 0)",
                     _mtl_shared, mtl_objective, uses_heads=True, uses_tatoeba=True, revision=2),
         TrainerSpec("mtl-3batch", "mtl with a whole batch per part (mono, cross, translation): 2-3x the pairs "
                                   "per step of the others (the form of mtl before revision 2)",
