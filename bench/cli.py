@@ -425,7 +425,8 @@ def _experiment(args: argparse.Namespace) -> int:
     check_models_root(args.models_dir, "--models-dir")
     run_experiment(experiment, models_dir=args.models_dir, dry_run=args.dry_run, cache=not args.no_cache,
                    batch_size=args.batch_size, log=lambda message: print(message, file=sys.stderr), stages=args.stages,
-                   shard=args.shard, references=args.references, device=args.device)
+                   shard=args.shard, references=args.references, device=args.device,
+                   precision=args.precision)
     if args.shard:
         print(f"experiment {experiment.name}: shard {args.shard[0]}/{args.shard[1]} done; when every shard is, "
               f"`python -m bench experiment {args.name} --dry-run` shows the grid and `python -m bench export "
@@ -503,6 +504,9 @@ def _add_experiment_parsers(commands) -> None:
                             "(default: the GPU when there is one, else cpu)")
     experiment.add_argument("--stages", nargs="+", type=positive_int, metavar="N",
                             help="run only these stages (1-based, in the file's order); default all")
+    experiment.add_argument("--precision", metavar="fp32|bf16", help="numerics of training and encoding for this "
+                            "run (default: the file's `precision`); cells of another precision are other cells "
+                            "(run ids -bf16 / +bf16)")
     experiment.set_defaults(func=_experiment)
 
     check = commands.add_parser("check", help="re-run the smoke experiment and compare with the stored scores "
