@@ -28,7 +28,7 @@ HELD_OUT = {"mlqa-r": "xquad-r", "xquad-r": "mlqa-r"}
 _EVAL_SUFFIX = re.compile(r"(-L\d+)?(\+\w+)?$")
 TOP_KEYS = {"name", "description", "base_models", "references", "precision", "training", "evaluation", "stages",
             "notes"}
-STAGE_KEYS = {"name", "trainers", "seeds", "train_data", "alphas", "base_models"}
+STAGE_KEYS = {"name", "trainers", "seeds", "train_data", "alphas", "base_models", "beir_datasets"}
 EVAL_KEYS = {"beir", "lareqa"}
 
 
@@ -51,6 +51,9 @@ class Cell:
 class Stage:
     name: str
     cells: tuple[Cell, ...]
+    # The BEIR datasets this stage's cells are scored on: a subset of the file's (None: all of them), so a
+    # cheaper stage (an alpha sweep, say) can leave out a costly set.
+    beir_datasets: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -131,7 +134,49 @@ def parse_experiment(raw: dict, source: Path | None = None) -> Experiment:
         source=source, notes=list(raw.get("notes") or []), precision=_precision(raw, where),
     )
     _check_names(experiment, where)
+    _check_stage_beir(experiment, where)
     return experiment
+
+
+def _check_stage_beir(experiment: Experiment, where: str) -> None:
+    """A stage's beir_datasets narrow the file's BEIR sets; they cannot add one."""
+    for stage in experiment.stages:
+        if stage.beir_datasets is None:
+            continue
+        if experiment.beir is None:
+            raise ExperimentError(f"{where}: stage {stage.name!r} names beir_datasets but the file evaluates no "
+                                  "BEIR")
+        extra = sorted(set(stage.beir_datasets) - set(beir_datasets(experiment)))
+        if extra:
+            raise ExperimentError(f"{where}: stage {stage.name!r}: beir_datasets {', '.join(extra)} are not among "
+                                  f"evaluation.beir.datasets ({', '.join(beir_datasets(experiment))})")
+
+
+def beir_datasets(experiment: Experiment) -> tuple[str, ...]:
+    from bench.data.beir import DEFAULT_BEIR
+
+    return tuple((experiment.beir or {}).get("datasets") or DEFAULT_BEIR) if experiment.beir is not None else ()
+
+
+def lareqa_settings(experiment: Experiment) -> tuple[str, ...]:
+    from bench.data.lareqa import SETTINGS
+
+    return tuple((experiment.lareqa or {}).get("settings") or SETTINGS) if experiment.lareqa is not None else ()
+
+
+def expected_sets(experiment: Experiment) -> list[tuple[str, Cell | None, list[tuple[str, str]]]]:
+    """What the grid asks for, model by model: (reference name or "", cell or None, [(dataset, setting)]),
+    references first. The one expansion of the file that the runner and the report both read."""
+    out: list[tuple[str, Cell | None, list[tuple[str, str]]]] = []
+    settings = lareqa_settings(experiment)
+    for name in experiment.references:
+        sets = [(d, s) for d in experiment.eval_sets() for s in settings]
+        out.append((name, None, sets + [(d, "mono") for d in beir_datasets(experiment)]))
+    for stage, cell in unique_cells(experiment):
+        lareqa = [(d, s) for d in suites_of(experiment, cell) if d != "beir" for s in settings]
+        beir = stage.beir_datasets if stage.beir_datasets is not None else beir_datasets(experiment)
+        out.append(("", cell, lareqa + [(d, "mono") for d in beir]))
+    return out
 
 
 def _check_keys(mapping: dict, allowed: set[str], where: str) -> None:
@@ -195,7 +240,9 @@ def _stage(raw: dict, index: int, base_models: tuple[str, ...], where: str) -> S
         Cell(trainer, base, d, seed, alpha if trainer == "hybrid" else None)
         for base in bases for d in data for seed in seeds for trainer in trainers
         for alpha in (alphas if trainer == "hybrid" else [None]))
-    return Stage(name, tuple(dict.fromkeys(cells)))
+    beir = raw.get("beir_datasets")
+    return Stage(name, tuple(dict.fromkeys(cells)),
+                 tuple(_as_list(beir, f"{where}: stage {name!r} beir_datasets")) if beir is not None else None)
 
 
 def _check_names(experiment: Experiment, where: str) -> None:
@@ -256,6 +303,14 @@ def suite_tasks_for(experiment: Experiment, suite: str, cache: dict) -> list:
                                    langs=tuple(block["langs"]) if block.get("langs") else None)
         cache[suite] = suite_tasks(suite, options)
     return cache[suite]
+
+
+def stage_tasks(experiment: Experiment, stage: Stage | None, suite: str, cache: dict) -> list:
+    """A suite's tasks as `stage`'s cells are scored on them (its beir_datasets; references: all)."""
+    tasks = suite_tasks_for(experiment, suite, cache)
+    if suite != "beir" or stage is None or stage.beir_datasets is None:
+        return tasks
+    return [t for t in tasks if t.dataset in stage.beir_datasets]
 
 
 def eval_spec(experiment: Experiment, spec, suite: str):
@@ -332,30 +387,31 @@ def plan(experiment: Experiment, models_dir: str | None = None, tasks_cache: dic
     cache = {} if tasks_cache is None else tasks_cache
     steps: list[Step] = []
 
-    def evaluation(stage: str, label: str, keys: dict[str, str] | None, suites: list[str]) -> list[Step]:
+    def evaluation(stage: Stage | None, label: str, keys: dict[str, str] | None, suites: list[str]) -> list[Step]:
         added = []
         for suite in suites:
-            tasks = suite_tasks_for(experiment, suite, cache)
+            tasks = stage_tasks(experiment, stage, suite, cache)
             done = 0 if keys is None else sum(store.done(keys[suite], t) for t in tasks)
-            added.append(Step(stage, "evaluate", label, suite, len(tasks), done, done == len(tasks)))
+            added.append(Step(stage.name if stage else "references", "evaluate", label, suite, len(tasks), done,
+                              done == len(tasks)))
         steps.extend(added)
         return added
 
     for name in experiment.references:
         spec = resolve_model(name)
         suites = suites_of(experiment, None)
-        evaluation("references", name, {s: eval_spec(experiment, spec, s).key for s in suites}, suites)
+        evaluation(None, name, {s: eval_spec(experiment, spec, s).key for s in suites}, suites)
     for stage, cell in unique_cells(experiment):
         folder = checkpoint_dir(experiment, cell, models_dir)
         suites = suites_of(experiment, cell)
         train = Step(stage.name, "train", folder.name, done=is_trained(experiment, cell, models_dir))
         steps.append(train)
         if train.done:
-            evaluation(stage.name, folder.name, {s: eval_spec(experiment, resolve_model(str(folder)), s).key
-                                                 for s in suites}, suites)
+            evaluation(stage, folder.name, {s: eval_spec(experiment, resolve_model(str(folder)), s).key
+                                            for s in suites}, suites)
             continue
         key = stored_key(experiment, cell, models_dir)
-        scored = evaluation(stage.name, folder.name, {s: suite_key(experiment, key, s) for s in suites}
+        scored = evaluation(stage, folder.name, {s: suite_key(experiment, key, s) for s in suites}
                             if key else None, suites)
         # Scored in full elsewhere: nothing to train here. Partly scored: the checkpoint is needed again.
         train.done = bool(key) and all(step.done for step in scored)
@@ -411,9 +467,9 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
     store = ResultStore(experiment.name)
     _keep_definition(experiment, store.folder)
 
-    def evaluate(spec, suites: list[str]) -> None:
+    def evaluate(spec, suites: list[str], stage: Stage | None = None) -> None:
         for suite in suites:
-            run_models([eval_spec(experiment, spec, suite)], suite_tasks_for(experiment, suite, tasks_cache),
+            run_models([eval_spec(experiment, spec, suite)], stage_tasks(experiment, stage, suite, tasks_cache),
                        experiment.name, batch_size=batch_size, log=log, cache=cache, device=device)
 
     if shard is None or shard[0] == 1:
@@ -437,7 +493,7 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
         # The manifest goes beside the results first: a cell cut off while being scored still says what was
         # trained (and, with its checkpoint gone, that it must be trained again to finish).
         _keep_manifest(folder, store.folder, [eval_spec(experiment, spec, s).key for s in suites])
-        evaluate(spec, suites)
+        evaluate(spec, suites, stage)
     return steps
 
 

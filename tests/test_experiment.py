@@ -256,3 +256,22 @@ def test_a_bf16_grid_is_refused_before_any_work_without_native_bf16(tiny_model_d
     with pytest.raises(bench.precision.PrecisionError, match="lacks avx512_bf16"):
         run_experiment(experiment, models_dir=str(tmp_path / "models"), log=quiet, device="cpu")
     assert not ResultStore("grid").folder.exists() and not (tmp_path / "models").exists()
+
+
+def test_a_stage_may_narrow_the_beir_sets_and_the_report_reads_the_same_expansion():
+    from bench.experiment import ExperimentError, expected_sets, parse_experiment
+    from bench.report.missing import expected_grid
+
+    raw = {"name": "narrow", "base_models": ["me5-small"], "references": ["bm25"],
+           "evaluation": {"lareqa": {"settings": ["mono"]}, "beir": {"datasets": ["scifact", "arguana"]}},
+           "stages": [{"trainers": ["xy"], "seeds": [1], "train_data": ["mlqa-r"]},
+                      {"trainers": ["hybrid"], "alphas": [0.25], "seeds": [1], "train_data": ["mlqa-r"],
+                       "beir_datasets": ["scifact"]}]}
+    sets = {(ref, cell.trainer if cell else None): s for ref, cell, s in expected_sets(parse_experiment(raw))}
+    assert sets[("bm25", None)] == [("xquad-r", "mono"), ("scifact", "mono"), ("arguana", "mono")]
+    assert sets[("", "xy")] == [("xquad-r", "mono"), ("scifact", "mono"), ("arguana", "mono")]
+    assert sets[("", "hybrid")] == [("xquad-r", "mono"), ("scifact", "mono")]
+    report = {(c["trainer"], c["alpha"]): c["sets"] for c in expected_grid(raw)}
+    assert report[("hybrid", 0.25)] == [("xquad-r", "mono"), ("scifact", "mono")]
+    with pytest.raises(ExperimentError, match="nfcorpus are not among"):
+        parse_experiment({**raw, "stages": [{**raw["stages"][1], "beir_datasets": ["nfcorpus"]}]})

@@ -6,41 +6,28 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.report.compare import group_scores
-from bench.report.data import HELD_OUT, LAREQA, ReportData
-from bench.report.tables import DATASET_NAMES, SETTINGS
-
-DEFAULT_BEIR = ("scifact", "nfcorpus", "arguana")
+from bench.report.data import LAREQA, ReportData
+from bench.report.tables import DATASET_NAMES
 
 
 def expected_grid(definition: dict) -> list[dict]:
-    """Every (model, dataset) evaluation an experiment file asks for, read leniently (missing keys skipped)."""
-    evaluation = definition.get("evaluation") or {}
-    lareqa, beir = evaluation.get("lareqa"), evaluation.get("beir")
-    settings = list((lareqa or {}).get("settings") or SETTINGS)
-    beir_sets = list((beir or {}).get("datasets") or DEFAULT_BEIR) if "beir" in evaluation else []
-    bases = list(definition.get("base_models") or [])
+    """Every model the experiment file asks for, with the (dataset, setting) pairs it is to be scored on, as the
+    experiment runner expands the file (bench.experiment.expected_sets); a file it cannot read gives none."""
+    from bench.experiment import ExperimentError, expected_sets, parse_experiment
+
+    try:
+        experiment = parse_experiment(definition)
+    except (ExperimentError, KeyError, TypeError, ValueError):
+        return []
     cells = []
-    for stage in definition.get("stages") or []:
-        alphas = [float(a) for a in (stage.get("alphas") or [0.5])]
-        for base in stage.get("base_models") or bases:
-            for data in stage.get("train_data") or []:
-                for seed in stage.get("seeds") or []:
-                    for trainer in stage.get("trainers") or []:
-                        for alpha in (alphas if trainer == "hybrid" else [None]):
-                            cell = {"trainer": trainer, "base": base, "train_data": data, "seed": int(seed),
-                                    "alpha": alpha}
-                            held = [HELD_OUT[data]] if lareqa is not None and data in HELD_OUT else []
-                            cells.append({**cell, "sets": [(d, s) for d in held for s in settings]
-                                          + [(d, "mono") for d in beir_sets]})
-    held_all = sorted({HELD_OUT[c["train_data"]] for c in cells if c["train_data"] in HELD_OUT}) if lareqa is not None \
-        else []
-    for ref in definition.get("references") or []:
-        cells.append({"trainer": "none", "base": ref, "train_data": "", "seed": None, "alpha": None,
-                      "sets": [(d, s) for d in held_all for s in settings] + [(d, "mono") for d in beir_sets]})
-    unique = {}
-    for cell in cells:
-        unique.setdefault((cell["trainer"], cell["base"], cell["train_data"], cell["seed"], cell["alpha"]), cell)
-    return list(unique.values())
+    for reference, cell, sets in expected_sets(experiment):
+        if cell is None:
+            cells.append({"trainer": "none", "base": reference, "train_data": "", "seed": None, "alpha": None,
+                          "sets": sets})
+        else:
+            cells.append({"trainer": cell.trainer, "base": cell.base, "train_data": cell.train_data,
+                          "seed": cell.seed, "alpha": cell.alpha, "sets": sets})
+    return cells
 
 
 def missing_cells(data: ReportData) -> list[str]:
