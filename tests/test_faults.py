@@ -472,3 +472,42 @@ def test_watchdog_ends_a_process_stuck_in_a_jni_call(tmp_path):
     time.sleep(0.2)
     assert status == 130 and elapsed < 8
     assert "stopped inside a native call" in "".join(lines)
+
+
+
+# ------------------------------------------------------------------------------------- embedding cache
+
+
+def cached_segment(tmp_path):
+    import numpy as np
+
+    from bench.eval.cache import EmbeddingCache, cache_key
+
+    keys = [cache_key("query: ", f"text {i}") for i in range(4)]
+    vectors = np.arange(4 * 8, dtype=np.float32).reshape(4, 8) + 1
+    cache = EmbeddingCache(tmp_path, "model", 128, 8)
+    segment = cache.put(keys, vectors)
+    return cache.folder, segment, keys, vectors
+
+
+@pytest.mark.parametrize("damage", ["zeroed payload", "reordered keys"])
+def test_damaged_cache_segments_are_dropped(tmp_path, caplog, damage):
+    import numpy as np
+
+    from bench.eval.cache import EmbeddingCache
+
+    folder, segment, keys, vectors = cached_segment(tmp_path)
+    npy, key_file = folder / f"{segment}.npy", folder / f"{segment}.keys"
+    if damage == "zeroed payload":
+        data = npy.read_bytes()
+        npy.write_bytes(data[:128] + bytes(len(data) - 128))  # the .npy header is 128 bytes
+    else:
+        data = key_file.read_bytes()
+        key_file.write_bytes(data[32:64] + data[:32] + data[64:])
+    fresh = EmbeddingCache(tmp_path, "model", 128, 8)
+    assert fresh.get(keys) == {}
+    assert "deleted damaged segment" in caplog.text
+    assert not npy.exists() and not key_file.exists()
+    good = EmbeddingCache(tmp_path, "model", 128, 8)
+    good.put(keys, vectors)
+    assert np.array_equal(EmbeddingCache(tmp_path, "model", 128, 8).get(keys)[keys[2]], vectors[2])

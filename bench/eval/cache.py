@@ -10,6 +10,10 @@ an hour old. Two processes writing at once create two segments; a key present in
 loaded first (both hold the same model's vector for the same input). Vectors are read through
 `np.load(mmap_mode="r")`: only the rows asked for leave the disk.
 
+Each segment also has `<id>.sha256`, the digest of its matrix and keys, written before the keys file. A segment
+whose digest no longer matches (a zeroed payload, reordered keys) is deleted with a warning and its texts are
+encoded again; segments written before digests existed have none and are read as they are.
+
 The cache is best effort: a segment that cannot be read is skipped (and its texts encoded again), a write
 that fails is reported as a warning and the run goes on."""
 
@@ -102,6 +106,14 @@ class EmbeddingCache:
             logger.warning("embedding cache: skipping segment %s in %s: %d key bytes for %d rows", segment,
                            self.folder, len(data), matrix.shape[0])
             return None
+        sums = self.folder / f"{segment}.sha256"
+        if sums.is_file() and sums.read_text().strip() != segment_digest(np.asarray(matrix), data):
+            logger.warning("embedding cache: deleted damaged segment %s in %s (its vectors or keys changed since "
+                           "written); its texts are encoded again", segment, self.folder)
+            for suffix in (".keys", ".npy", ".sha256"):
+                (self.folder / f"{segment}{suffix}").unlink(missing_ok=True)
+            self._open.pop(segment, None)
+            return None
         return [data[i:i + KEY_BYTES] for i in range(0, len(data), KEY_BYTES)]
 
     def _matrix(self, segment: str) -> np.ndarray:
@@ -166,6 +178,7 @@ class EmbeddingCache:
                     f.flush()
                     os.fsync(f.fileno())
                 os.replace(matrix_tmp, self.folder / f"{segment}.npy")
+                (self.folder / f"{segment}.sha256").write_text(segment_digest(vectors, b"".join(keys)))
                 self._rename_keys(keys_tmp, self.folder / f"{segment}.keys")  # last: the segment now exists
             finally:
                 for tmp in (matrix_tmp, keys_tmp):
@@ -192,6 +205,11 @@ class EmbeddingCache:
         remove_stale(self.folder)
 
 
+def segment_digest(matrix: np.ndarray, keys: bytes) -> str:
+    """sha256 of a segment's float32 rows and its keys, in order."""
+    return hashlib.sha256(np.ascontiguousarray(matrix, dtype=np.float32).tobytes() + keys).hexdigest()
+
+
 def remove_stale(folder: Path, older_than: float = STALE_SECONDS) -> int:
     """Delete the debris of interrupted writes older than `older_than` seconds: temp files, and matrices whose
     keys file never arrived. Returns the bytes freed."""
@@ -202,8 +220,8 @@ def remove_stale(folder: Path, older_than: float = STALE_SECONDS) -> int:
         return 0
     names = {e.name for e in entries}
     for entry in entries:
-        debris = entry.name.endswith(".tmp") or (
-            entry.name.endswith(".npy") and entry.name[:-len(".npy")] + ".keys" not in names)
+        stem, _, suffix = entry.name.rpartition(".")
+        debris = entry.name.endswith(".tmp") or (suffix in ("npy", "sha256") and f"{stem}.keys" not in names)
         if not debris:
             continue
         try:
