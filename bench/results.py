@@ -1,9 +1,11 @@
 """Tidy results: one row per (run, dataset, setting, query language, doc language, metric), per-query
-scores beside them (parquet) and a run record (JSON). Writes are atomic; a finished task is skipped."""
+scores beside them (parquet), a run record (JSON) and, for top-k tasks, the ranking as a TREC run file.
+Writes are atomic; a finished task is skipped."""
 
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import math
 import os
@@ -22,7 +24,7 @@ from bench.paths import PROJECT_ROOT, results_root
 from bench.safety import atomic_write, check_name, remove_stale_temps
 
 __all__ = ["ResultStore", "DamagedResult", "atomic_write", "safe_name", "git_sha", "read_record", "read_scores",
-           "tidy_rows", "per_query_frame", "TIDY_COLUMNS"]
+           "tidy_rows", "per_query_frame", "TIDY_COLUMNS", "trec_lines", "read_trec"]
 
 TIDY_COLUMNS = [
     "experiment", "run_id", "model", "base_model", "trainer", "alpha", "seed", "suite", "dataset", "split",
@@ -51,7 +53,7 @@ def safe_name(name: str) -> str:
 
 
 class ResultStore:
-    """results/<experiment>/<run_id>/<task key>.{csv,per_query.parquet,record.json}"""
+    """results/<experiment>/<run_id>/<task key>.{csv,per_query.parquet,record.json,trec.gz}"""
 
     def __init__(self, experiment: str, root: Path | None = None, note: Callable[[str], None] | None = None):
         self.experiment = check_name(experiment, "experiment name")
@@ -91,13 +93,20 @@ class ResultStore:
             self.note(f"warning: {damaged}")
             return None
 
+    def trec_path(self, run_id: str, task: RetrievalTask) -> Path:
+        stem = self._stem(run_id, task)
+        return stem.with_name(stem.name + ".trec.gz")
+
     def update_record(self, run_id: str, task: RetrievalTask, record: dict) -> None:
         atomic_write(self.record_path(run_id, task), lambda p: p.write_text(_record_json(record)))
 
     def write(self, run_id: str, task: RetrievalTask, rows: pd.DataFrame, per_query: pd.DataFrame,
-              record: dict) -> None:
+              record: dict, run: dict[str, dict[str, float]] | None = None) -> None:
+        """run: the task's top-k ranking, kept as a TREC run file (None for full-ranking tasks)."""
         stem = self._stem(run_id, task)
         remove_stale_temps(stem.parent)  # left by writers killed mid-write
+        if run is not None:
+            atomic_write(self.trec_path(run_id, task), lambda p: _write_trec(p, run, run_id))
         atomic_write(stem.with_name(stem.name + ".per_query.parquet"), lambda p: per_query.to_parquet(p, index=False))
         atomic_write(self.record_path(run_id, task), lambda p: p.write_text(_record_json(record)))
         atomic_write(self.scores_path(run_id, task), lambda p: rows[TIDY_COLUMNS].to_csv(p, index=False))
@@ -134,6 +143,34 @@ class ResultStore:
             except DamagedResult as damaged:
                 self.note(f"warning: skipped {damaged}")
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TIDY_COLUMNS)
+
+
+def trec_lines(run: dict[str, dict[str, float]], tag: str) -> Iterator[str]:
+    """The standard six columns, `qid Q0 docid rank score tag`: ranks from 1 by score descending, ties by doc id
+    (trec_eval re-sorts by score itself; the rank column is for readers that trust it)."""
+    tag = tag.replace(" ", "_")  # the tag is one whitespace-free column
+    for qid in sorted(run):
+        ranking = sorted(run[qid].items(), key=lambda hit: (-hit[1], hit[0]))
+        for rank, (doc_id, score) in enumerate(ranking, 1):
+            yield f"{qid} Q0 {doc_id} {rank} {score!r} {tag}\n"
+
+
+def _write_trec(path: Path, run: dict[str, dict[str, float]], tag: str) -> None:
+    # mtime=0: the same ranking gives the same bytes.
+    with gzip.GzipFile(path, "wb", mtime=0) as out:
+        out.write("".join(trec_lines(run, tag)).encode())
+
+
+def read_trec(path: Path) -> dict[str, dict[str, float]]:
+    """A (gzipped) TREC run file as a run dict {query id: {doc id: score}}."""
+    run: dict[str, dict[str, float]] = {}
+    with gzip.open(path, "rt") as lines:
+        for number, line in enumerate(lines, 1):
+            fields = line.split()
+            if len(fields) != 6:
+                raise DamagedResult(f"{path}, line {number}: {len(fields)} columns, not the six of a TREC run")
+            run.setdefault(fields[0], {})[fields[2]] = float(fields[4])
+    return run
 
 
 def _record_json(record: dict) -> str:

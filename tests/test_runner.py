@@ -300,3 +300,34 @@ def test_show_prints_the_stored_table_and_timings(data_env, tiny_model_dir, caps
     ndcg = float(stored.set_index("metric").loc["ndcg@10", "value"])
     assert f"{ndcg:.4f}" in out and "encode_corpus" in out and "peak_memory_mb" in out
     assert main(["show", "no-such-experiment"]) == 2
+
+
+def test_topk_ranking_is_saved_as_a_trec_run_file(data_env, tiny_model_dir):
+    import gzip
+
+    assert run_beir("--model", str(tiny_model_dir)) == 0
+    csv_path = task_files(run_id_of(tiny_model_dir))[0]
+    trec_path = csv_path.with_name(csv_path.name.removesuffix(".csv") + ".trec.gz")
+    stored = dict(pd.read_csv(csv_path)[["metric", "value"]].values)
+
+    # Plain Python: six columns, Q0, ranks from 1 in order of descending score (ties by doc id), the run id as tag.
+    with gzip.open(trec_path, "rt") as lines:
+        rows = [line.split() for line in lines]
+    assert rows and all(len(r) == 6 and r[1] == "Q0" and r[5] == run_id_of(tiny_model_dir) for r in rows)
+    run: dict[str, list[tuple[int, float, str]]] = {}
+    for qid, _, doc, rank, score, _ in rows:
+        run.setdefault(qid, []).append((int(rank), float(score), doc))
+    assert set(run) == {f"q{i}" for i in range(1, 9)}
+    for qid, hits in run.items():
+        assert [rank for rank, _, _ in hits] == list(range(1, len(hits) + 1))
+        assert hits == sorted(hits, key=lambda hit: (-hit[1], hit[2]))
+        assert qid not in {doc for _, _, doc in hits}  # the identical id is dropped, as in the scores
+
+    # pytrec_eval reads it back to the stored nDCG@10.
+    task = load_beir_folder(data_env)
+    parsed = {qid: {doc: score for _, score, doc in hits} for qid, hits in run.items()}
+    per_query = pytrec_eval.RelevanceEvaluator(task.qrels, {"ndcg_cut.10"}).evaluate(parsed)
+    ndcg = sum(v["ndcg_cut_10"] for v in per_query.values()) / len(per_query)
+    assert ndcg == pytest.approx(stored["ndcg@10"], abs=1e-12)
+    from bench.results import read_trec
+    assert read_trec(trec_path) == parsed

@@ -40,14 +40,20 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def score_task(retriever, task: RetrievalTask, k: int) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-    """Per-query metric values and stage timings."""
+def score_task(retriever, task: RetrievalTask, k: int, keep_run: dict | None = None
+               ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Per-query metric values and stage timings. keep_run: filled with a top-k task's ranking (the dict that was
+    evaluated), to be saved as a TREC run file."""
     if task.ranking == "topk":
         run, timings = retriever.search(task, k)
         start = time.perf_counter()
         per_query = per_query_scores(task.qrels, run, task.metrics)
         timings["evaluate"] = time.perf_counter() - start
+        if keep_run is not None:
+            keep_run.update(run)
         return per_query, timings
+    # Full-ranking tasks (LAReQA) score every query against the whole pool chunk by chunk and never hold a
+    # top-k list, so they have no TREC run file.
     timings = {}
     query_ids, doc_ids, chunks = retriever.pool_scores(task, timings)
     start = time.perf_counter()
@@ -112,7 +118,8 @@ def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: s
         load_seconds = time.perf_counter() - start
         for task, inputs in todo:
             log(f"{spec.key}: {task.suite}/{task.key} ({len(task.queries)} queries, {len(task.corpus)} docs)")
-            per_query, timings = score_task(retriever, task, k)
+            run: dict[str, dict[str, float]] = {}
+            per_query, timings = score_task(retriever, task, k, keep_run=run)
             if not per_query:
                 raise DataError(f"{', '.join(map(str, task.files)) or task.key}: no query of {task.key} retrieved "
                                 f"anything, so none was evaluated; no score is stored")
@@ -124,7 +131,8 @@ def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: s
             scores = mean_scores(per_query, task.metrics)
             rows = tidy_rows(experiment, spec, spec.key, task, scores, len(per_query), sha)
             record = {**run_record(spec, retriever, task, timings, len(per_query)), "inputs": inputs}
-            store.write(spec.key, task, rows, per_query_frame(spec.key, task, per_query), record)
+            store.write(spec.key, task, rows, per_query_frame(spec.key, task, per_query), record,
+                        run=run if task.ranking == "topk" else None)
             interrupts.finished()
     return store.load_pairs([spec.key for spec in specs], tasks)
 
