@@ -443,7 +443,12 @@ def _check(args: argparse.Namespace) -> int:
 
     path = expected_path(args.experiment)
     if args.from_results:
-        scores = ResultStore(args.from_results).load()
+        store = ResultStore(args.from_results)
+        scores = store.load()
+        if scores.empty:
+            # Otherwise every expected score reads as missing: a wall of FAIL lines instead of the cause.
+            raise ValueError(f"experiment {args.from_results} has no results (nothing in {store.folder}); "
+                             f"run it first, or drop --from-results to re-run {args.experiment}")
     else:
         scores = fresh_scores(args.experiment, log=lambda message: print(message, file=sys.stderr))
     if args.update:

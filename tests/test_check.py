@@ -76,3 +76,13 @@ def test_the_shipped_expected_scores_cover_every_smoke_model():
     models = set(experiment.references) | {checkpoint_dir(experiment, c).name for c in experiment.cells()}
     assert set(expected["model"]) == models
     assert set(expected["dataset"]) == {"xquad-r", "nfcorpus"}
+
+
+def test_from_results_of_an_experiment_without_results_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr(check, "expected_path", lambda experiment: tmp_path / f"{experiment}-expected.csv")
+    expected_frame(tidy(SCORES)).to_csv(tmp_path / "smoke-expected.csv", index=False)
+    assert main(["check", "--from-results", "nosuch"]) != 0
+    captured = capsys.readouterr()
+    assert "experiment nosuch has no results" in captured.err
+    assert "FAIL" not in captured.out + captured.err
