@@ -341,6 +341,7 @@ class Step:
     tasks_done: int = 0
     done: bool = False
     elsewhere: bool = False  # trained and scored in full on another machine: its checkpoint is not here
+    cell: int | None = None  # position in unique_cells(), the unit a shard takes; None for a reference
 
     def describe(self) -> str:
         if self.action == "train":
@@ -401,21 +402,23 @@ def plan(experiment: Experiment, models_dir: str | None = None, tasks_cache: dic
         spec = resolve_model(name)
         suites = suites_of(experiment, None)
         evaluation(None, name, {s: eval_spec(experiment, spec, s).key for s in suites}, suites)
-    for stage, cell in unique_cells(experiment):
+    for index, (stage, cell) in enumerate(unique_cells(experiment)):
         folder = checkpoint_dir(experiment, cell, models_dir)
         suites = suites_of(experiment, cell)
-        train = Step(stage.name, "train", folder.name, done=is_trained(experiment, cell, models_dir))
+        train = Step(stage.name, "train", folder.name, done=is_trained(experiment, cell, models_dir), cell=index)
         steps.append(train)
         if train.done:
-            evaluation(stage, folder.name, {s: eval_spec(experiment, resolve_model(str(folder)), s).key
-                                            for s in suites}, suites)
-            continue
-        key = stored_key(experiment, cell, models_dir)
-        scored = evaluation(stage, folder.name, {s: suite_key(experiment, key, s) for s in suites}
-                            if key else None, suites)
-        # Scored in full elsewhere: nothing to train here. Partly scored: the checkpoint is needed again.
-        train.done = bool(key) and all(step.done for step in scored)
-        train.elsewhere = train.done
+            scored = evaluation(stage, folder.name, {s: eval_spec(experiment, resolve_model(str(folder)), s).key
+                                                     for s in suites}, suites)
+        else:
+            key = stored_key(experiment, cell, models_dir)
+            scored = evaluation(stage, folder.name, {s: suite_key(experiment, key, s) for s in suites}
+                                if key else None, suites)
+            # Scored in full elsewhere: nothing to train here. Partly scored: the checkpoint is needed again.
+            train.done = bool(key) and all(step.done for step in scored)
+            train.elsewhere = train.done
+        for step in scored:
+            step.cell = index
     return steps
 
 
@@ -456,9 +459,9 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
         experiment = replace(experiment, precision=precision)
     tasks_cache: dict = {}
     steps = plan(experiment, models_dir, tasks_cache)
-    log(describe_plan(experiment, steps))
-    chosen = check_stages(experiment, stages)
     mine = shard_filter(shard)
+    log(describe_plan(experiment, shard_steps(steps, shard), shard))
+    chosen = check_stages(experiment, stages)
     wanted_refs = check_references(experiment, references)
     if dry_run:
         return steps
@@ -513,6 +516,14 @@ def shard_filter(shard: tuple[int, int] | None):
     return lambda index: index % n == k - 1
 
 
+def shard_steps(steps: list[Step], shard: tuple[int, int] | None) -> list[Step]:
+    """The steps a shard runs: its cells, and the references when it is shard 1 (as run_experiment does)."""
+    if shard is None:
+        return steps
+    mine = shard_filter(shard)
+    return [s for s in steps if (shard[0] == 1 if s.cell is None else mine(s.cell))]
+
+
 def check_references(experiment: Experiment, references: list[str] | None) -> list[str]:
     if references is None:
         return list(experiment.references)
@@ -534,10 +545,12 @@ def check_stages(experiment: Experiment, stages: list[int] | None) -> set[int]:
     return set(stages)
 
 
-def describe_plan(experiment: Experiment, steps: list[Step]) -> str:
+def describe_plan(experiment: Experiment, steps: list[Step], shard: tuple[int, int] | None = None) -> str:
+    """steps: the whole plan, or a shard's part of it (shard_steps), which the header then names."""
     todo_train = sum(s.action == "train" and not s.done for s in steps)
     todo_eval = sum(s.tasks_total - s.tasks_done for s in steps if s.action == "evaluate")
-    lines = [f"experiment {experiment.name} ({experiment.source or 'inline'}): "
+    part = f", shard {shard[0]}/{shard[1]}" if shard else ""
+    lines = [f"experiment {experiment.name} ({experiment.source or 'inline'}{part}): "
              f"{sum(s.action == 'train' for s in steps)} checkpoints, {todo_train} to train, "
              f"{todo_eval} (model, task) evaluations to run; precision {experiment.precision}"]
     stage = None

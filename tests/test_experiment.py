@@ -122,7 +122,7 @@ def test_bad_experiment_files_say_what_is_wrong(tiny_model_dir, change, message)
 
 def test_unknown_names_and_files(tmp_path, capsys):
     assert main(["experiment", "nope", "--dry-run"]) == 2
-    assert "shipped: paper, smoke" in capsys.readouterr().err
+    assert "shipped: paper, paper-v2, smoke" in capsys.readouterr().err
     (tmp_path / "bad.yaml").write_text("name: [unclosed")
     with pytest.raises(ExperimentError, match="not valid YAML"):
         load_experiment(str(tmp_path / "bad.yaml"))
@@ -181,6 +181,25 @@ def test_shards_split_the_grid_without_overlap(tiny_model_dir, data_dir, tmp_pat
     with pytest.raises(SystemExit):
         main(["experiment", "grid.yaml", "--shard", "3/2", "--dry-run"])
     assert "expected K/N with 1 <= K <= N" in capsys.readouterr().err
+
+
+def test_dry_run_with_a_shard_prints_only_its_cells(tiny_model_dir, data_dir, tmp_path):
+    raw = grid(tiny_model_dir, stages=[{"trainers": ["hybrid", "xx-mono", "xy"], "seeds": [1],
+                                        "train_data": ["mlqa-r"]}])
+    raw["evaluation"]["lareqa"]["settings"] = ["mono"]
+    experiment = parse_experiment(raw)
+    shown: list[str] = []
+    run_experiment(experiment, models_dir=str(tmp_path / "models"), log=shown.append, dry_run=True, shard=(2, 2))
+    text = "\n".join(shown)
+    # Shard 2 of 2 holds the second cell only; the references belong to shard 1.
+    assert "shard 2/2" in text and "xx-mono-tiny-bert-mlqa-r-s1-2steps" in text
+    assert "hybrid" not in text and "xy-tiny" not in text and "references" not in text
+    assert "1 checkpoints, 1 to train" in text
+    shown.clear()
+    run_experiment(experiment, models_dir=str(tmp_path / "models"), log=shown.append, dry_run=True, shard=(1, 2))
+    text = "\n".join(shown)
+    assert "references" in text and "hybrid" in text and "xy-tiny" in text and "xx-mono" not in text
+    assert not (tmp_path / "models").exists()
 
 
 def test_references_can_be_narrowed_or_skipped(tiny_model_dir, data_dir, tmp_path):
