@@ -239,12 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="evaluate models on a suite; tidy rows land in results/<experiment>/")
+    # Short flags as mteb's CLI has them (-m model, -l languages); -d for datasets, free in both.
     run.add_argument("--suite", required=True, choices=list(SUITES), help="which benchmark suite")
-    run.add_argument("--model", nargs="+", help="registry names, model folders or Hugging Face ids "
+    run.add_argument("-m", "--model", nargs="+", help="registry names, model folders or Hugging Face ids "
                      "(default: bm25 minilm-l6 me5-small)")
-    run.add_argument("--datasets", nargs="+", help="datasets of the suite (BEIR default: scifact nfcorpus arguana)")
+    run.add_argument("-d", "--datasets", nargs="+", help="datasets of the suite (BEIR default: scifact nfcorpus arguana)")
     run.add_argument("--split", help="split to evaluate (BEIR default: test)")
-    run.add_argument("--langs", nargs="+", help="languages (multilingual suites)")
+    run.add_argument("-l", "--langs", nargs="+", help="languages (multilingual suites)")
     run.add_argument("--settings", nargs="+", help="settings (LAReQA: mono cross multi)")
     run.add_argument("--corpus", help="corpus folder (MIRACL)")
     run.add_argument("--experiment", help="results/<experiment>/ (default per suite, e.g. beir-baselines)")

@@ -108,3 +108,14 @@ def test_k_must_be_positive(beir_fixture_dir, tiny_model_dir, monkeypatch, capsy
         main(["run", "--suite", "beir", "--datasets", "scifact", "--model", str(tiny_model_dir), "--k", "0"])
     assert exit_.value.code == 2
     assert not results_root().exists()
+
+
+def test_run_has_mteb_style_short_flags():
+    from bench.cli import build_parser
+
+    short = build_parser().parse_args(["run", "--suite", "lareqa", "-m", "bm25", "me5-small", "-d", "xquad-r",
+                                       "-l", "en", "de"])
+    long = build_parser().parse_args(["run", "--suite", "lareqa", "--model", "bm25", "me5-small", "--datasets",
+                                      "xquad-r", "--langs", "en", "de"])
+    assert (short.model, short.datasets, short.langs) == (["bm25", "me5-small"], ["xquad-r"], ["en", "de"])
+    assert vars(short) == vars(long)
