@@ -85,8 +85,11 @@ def decide(comparisons: list[Comparison], rule: str, alpha: float = ALPHA, scale
             return f"{side} better", DECIDED, counts
         if against == counted:
             return f"{other} better", DECIDED, counts
-        if favour or against:
-            return "mixed", f"{DECIDED} both ways" if favour and against else DECIDED + f"; {blocking}", counts
+        if favour and against:
+            return "mixed", f"{DECIDED} both ways", counts
+        if favour or against:  # one way where decided, nothing detectable elsewhere
+            who, n = (side, favour) if favour else (other, against)
+            return f"{who} better in {n} of {counted}", f"{DECIDED}; elsewhere {blocking}", counts
         return "no detectable difference", blocking, counts
     if rule == "all":
         if against:
