@@ -46,9 +46,8 @@ def _run(args: argparse.Namespace) -> int:
     rows = run_models(specs, tasks, experiment, force=args.force, k=args.k or 1000, batch_size=args.batch_size,
                       # --force recomputes from the model itself: a damaged embedding cache must not survive it.
                       cache=not (args.no_cache or args.force), device=args.device)
-    table = summary_table(rows)
     print()
-    print(table.to_string(float_format=lambda v: f"{v:.4f}") if not table.empty else "no results")
+    print(summary_text(summary_table(rows)) if not rows.empty else "no results")
     print(f"\n{len(rows)} rows in {ResultStore(experiment).folder} ({time.perf_counter() - start:.0f} s)")
     return 0
 
@@ -95,7 +94,7 @@ def _show(args: argparse.Namespace) -> int:
     rows = store.load()
     if rows.empty:
         raise ValueError(f"no results in {store.folder}: nothing to show")
-    print(summary_table(rows).to_string(float_format=lambda v: f"{v:.4f}"))
+    print(summary_text(summary_table(rows, per_language=args.per_language), args.format))
     for line in stale_notes(store):
         print(line, file=sys.stderr)
     if args.timings:
@@ -111,6 +110,43 @@ def _show(args: argparse.Namespace) -> int:
         print("\nseconds per stage, summed over tasks:")
         print(totals.rename(columns=lambda c: c.removeprefix("s_")).to_string(float_format=lambda v: f"{v:.1f}"))
     return 0
+
+
+TABLE_FORMATS = ("text", "markdown", "csv", "latex")
+
+
+def summary_text(table: pd.DataFrame, fmt: str = "text") -> str:
+    """The 0-1 metrics' table, then the rank metrics' (rank distance) under a heading of their own."""
+    from bench.eval.runner import split_rank_metrics
+
+    scores, ranks = split_rank_metrics(table)
+    parts = [format_table(scores, fmt, 4)] if not scores.empty else []
+    if not ranks.empty:
+        parts.append(f"rank distance (in ranks, lower is better):\n{format_table(ranks, fmt, 1)}")
+    return "\n\n".join(parts)
+
+
+def format_table(table: pd.DataFrame, fmt: str, digits: int) -> str:
+    if fmt == "csv":
+        return table.to_csv(float_format=f"%.{digits}f").rstrip("\n")
+    if fmt == "latex":
+        return table.to_latex(float_format=f"%.{digits}f").rstrip("\n")
+    if fmt == "markdown":
+        return markdown_table(table, digits)
+    return table.to_string(float_format=lambda v: f"{v:.{digits}f}")
+
+
+def markdown_table(table: pd.DataFrame, digits: int) -> str:
+    """A GitHub pipe table, written here because pandas' to_markdown needs tabulate, which bench does not ship."""
+    import pandas as pd
+
+    flat = table.reset_index()
+    header = [str(c) for c in flat.columns]
+    # A model without a score for a row is left blank, as in the text table's NaN.
+    cells = [["" if pd.isna(v) else f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row]
+             for row in flat.itertuples(index=False)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
 def _cache(args: argparse.Namespace) -> int:
@@ -281,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="an experiment's stored results (macro averages per model)")
     show.add_argument("experiment", help="results/<experiment>/")
     show.add_argument("--timings", action="store_true", help="also seconds per stage and peak memory")
+    show.add_argument("--per-language", action="store_true", help="one row per query / document language "
+                      "instead of their macro average")
+    show.add_argument("--format", choices=TABLE_FORMATS, default="text", help="table format (default text)")
     show.set_defaults(func=_show)
 
     cache = commands.add_parser("cache", help="the embedding cache: size per model, or clear it",

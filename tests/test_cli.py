@@ -119,3 +119,47 @@ def test_run_has_mteb_style_short_flags():
                                       "xquad-r", "--langs", "en", "de"])
     assert (short.model, short.datasets, short.langs) == (["bm25", "me5-small"], ["xquad-r"], ["en", "de"])
     assert vars(short) == vars(long)
+
+
+def _store_lareqa_rows(experiment: str) -> None:
+    """Tidy rows of one model on XQuAD-R multi for two query languages: mAP and rank distance."""
+    import pandas as pd
+
+    from bench.paths import results_root
+    from bench.results import TIDY_COLUMNS
+
+    values = {("de", "map"): 0.5, ("de", "rank_distance"): 100.0, ("en", "map"): 0.7, ("en", "rank_distance"): 300.0}
+    rows = []
+    for (lang, metric), value in values.items():
+        row = dict.fromkeys(TIDY_COLUMNS, "")
+        row.update(experiment=experiment, run_id="m1", model="m1", trainer="none", suite="lareqa", dataset="xquad-r",
+                   split="test", setting="multi", query_lang=lang, doc_lang="xx", metric=metric, value=value,
+                   n_queries=10, bench_version="0.1.0", git_sha="x", created_at="2026-01-01T00:00:00+00:00")
+        rows.append(row)
+    folder = results_root() / experiment / "m1"
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows, columns=TIDY_COLUMNS).to_csv(folder / "xquad-r__test__multi.csv", index=False)
+
+
+def test_show_per_language_formats_and_rank_distance_apart(capsys):
+    _store_lareqa_rows("langs")
+    assert main(["show", "langs"]) == 0
+    out = capsys.readouterr().out
+    scores, ranks = out.split("rank distance (in ranks")
+    assert "0.6000" in scores and "rank_distance" not in scores  # the macro average of 0.5 and 0.7
+    assert "200.0" in ranks and "map" not in ranks
+
+    assert main(["show", "langs", "--per-language", "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    assert "xquad-r,test,multi,de,xx,map,0.5000" in out and "xquad-r,test,multi,en,xx,map,0.7000" in out
+    assert "xquad-r,test,multi,en,xx,rank_distance,300.0" in out and "0.6000" not in out
+
+    assert main(["show", "langs", "--format", "markdown"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| dataset | split | setting | metric | m1 |" and lines[1] == "|---|---|---|---|---|"
+    assert "| xquad-r | test | multi | map | 0.6000 |" in lines
+    assert "| xquad-r | test | multi | rank_distance | 200.0 |" in lines
+
+    assert main(["show", "langs", "--format", "latex"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\\begin{tabular}") == 2 and "0.6000" in out

@@ -137,10 +137,24 @@ def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: s
     return store.load_pairs([spec.key for spec in specs], tasks)
 
 
-def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Macro average over languages / pairs: rows (dataset, setting, metric), one column per model."""
+# Metrics counted in ranks, not on a 0-1 scale: shown in a table of their own so they are not read as scores.
+RANK_METRICS = ("rank_distance",)
+
+
+def summary_table(rows: pd.DataFrame, per_language: bool = False) -> pd.DataFrame:
+    """Macro average over languages / pairs: rows (dataset, setting, metric), one column per model.
+    per_language: one row per (query language, doc language) instead of their average."""
     if rows.empty:
         return pd.DataFrame()
-    macro = rows.groupby(["dataset", "split", "setting", "metric", "run_id"], sort=False)["value"].agg(
+    languages = ["query_lang", "doc_lang"] if per_language else []
+    macro = rows.groupby(["dataset", "split", "setting", *languages, "metric", "run_id"], sort=False)["value"].agg(
         lambda v: float(np.mean(v)))
     return macro.unstack("run_id")
+
+
+def split_rank_metrics(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A summary table as (0-1 metrics, rank metrics)."""
+    if table.empty:
+        return table, table
+    ranks = table.index.get_level_values("metric").isin(RANK_METRICS)
+    return table[~ranks], table[ranks]
