@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.paths import cache_root
+from bench.safety import is_stale_temp
 
 logger = logging.getLogger(__name__)
 
@@ -221,12 +222,14 @@ def remove_stale(folder: Path, older_than: float = STALE_SECONDS) -> int:
     names = {e.name for e in entries}
     for entry in entries:
         stem, _, suffix = entry.name.rpartition(".")
-        debris = entry.name.endswith(".tmp") or (suffix in ("npy", "sha256") and f"{stem}.keys" not in names)
-        if not debris:
+        # Temp files follow the project's one rule (bench.safety.is_stale_temp); a matrix or digest whose keys
+        # file never arrived is this cache's own debris, swept at the same age.
+        temp = entry.name.endswith(".tmp")
+        if not temp and not (suffix in ("npy", "sha256") and f"{stem}.keys" not in names):
             continue
         try:
             stat = entry.stat()
-            if now - stat.st_mtime >= older_than:
+            if is_stale_temp(Path(entry.path), now) if temp else now - stat.st_mtime >= older_than:
                 os.unlink(entry.path)
                 freed += stat.st_size
         except FileNotFoundError:

@@ -57,8 +57,6 @@ ME5_TOKENIZER = ("semantra_multilingual", "assets/multilingual-e5-small/tokenize
 MANIFEST_NAME = "provenance.json"
 # Bump when the generated folder changes, so caches built by older code are rebuilt.
 BUILD_FORMAT = 1
-# A temp build older than this belongs to a killed process (a build takes seconds).
-STALE_BUILD_SECONDS = 3600
 
 # ----------------------------------------------------------------------------- where things are
 
@@ -577,14 +575,11 @@ def is_current_build(folder: Path, md5s: dict[str, str]) -> bool:
 
 
 def remove_stale_builds(cache: Path) -> None:
-    """Delete temp folders left by builds that were killed (a finished build renames its own)."""
-    cutoff = time.time() - STALE_BUILD_SECONDS
-    for leftover in cache.glob(f".{ME5_DIRNAME}.*"):
-        try:
-            if leftover.is_dir() and leftover.stat().st_mtime < cutoff:
-                shutil.rmtree(leftover, ignore_errors=True)
-        except OSError:
-            pass
+    """Delete temp folders left by builds that were killed (a finished build renames its own), by the project's
+    one stale-temp rule (bench.safety)."""
+    from bench.safety import remove_stale_temps
+
+    remove_stale_temps(cache)
 
 
 def publish(built: Path, target: Path, md5s: dict[str, str]) -> Path:
