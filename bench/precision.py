@@ -72,6 +72,20 @@ def autocast(precision: str, device: str | None = "cpu"):
     return torch.autocast(device_type=_device_type(device), dtype=torch.bfloat16)
 
 
+def sentence_embeddings(model, features: dict, precision: str, device: str | None = "cpu"):
+    """What SentenceTransformer.forward computes, with only its first module (the transformer) under autocast:
+    the token embeddings come back to fp32 before pooling and normalisation, so averaging many tokens adds no
+    bf16 rounding and whatever is built on the embeddings (similarities, losses, heads) runs in fp32. Encoding
+    and training both call this, so the two treat bf16 alike."""
+    first, *rest = model.children()
+    with autocast(precision, device):
+        features = first(features)
+    features = {k: v.float() if getattr(v, "is_floating_point", lambda: False)() else v for k, v in features.items()}
+    for module in rest:
+        features = module(features)
+    return features["sentence_embedding"]
+
+
 def cast_linear_weights(model, precision: str) -> int:
     """For inference under autocast: store every nn.Linear's weight and bias in `precision` once. Autocast would
     cast them from fp32 on every call (a copy per layer and batch, about a fifth of bf16 encoding time here);

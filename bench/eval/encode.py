@@ -28,7 +28,7 @@ from bench.eval.backends import OnnxTransformer, check_backend, quantize_int8
 from bench.eval.cache import EmbeddingCache, cache_key
 from bench.machine import cpu_model, usable_cores
 from bench.models.registry import ModelSpec
-from bench.precision import autocast, cast_linear_weights, check_precision
+from bench.precision import autocast, cast_linear_weights, check_precision, sentence_embeddings
 
 
 def document_text(doc: dict[str, str]) -> str:
@@ -239,14 +239,7 @@ class DenseEncoder:
         pooling and any later modules see fp32 token embeddings, so averaging many tokens adds no bf16 rounding."""
         if self.precision == "fp32":
             return self._forward(features)["sentence_embedding"]
-        first, *rest = list(self.model.children())
-        with autocast(self.precision, self.device):
-            features = first(features)
-        features = {k: v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
-                    for k, v in features.items()}
-        for module in rest:
-            features = module(features)
-        return features["sentence_embedding"]
+        return sentence_embeddings(self.model, features, self.precision, self.device)
 
     def token_lengths(self, texts: list[str], prompt: str, chunk: int = 1024) -> np.ndarray:
         """Token count of each prompted text as the model will see it (special tokens in, truncated). In chunks:

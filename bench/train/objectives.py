@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from bench.data.pairs import Example
-from bench.precision import DEFAULT_PRECISION, autocast
+from bench.precision import DEFAULT_PRECISION, sentence_embeddings
 from bench.train.heads import LanguageClassifier, translation_ranking_loss
 from bench.train.options import MtlWeights
 from bench.train.samplers import Batch
@@ -60,13 +60,7 @@ class Objective:
         run in fp32, as the master weights do."""
         features = self.model.preprocess(list(texts), prompt=prompt or None)
         features = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in features.items()}
-        encoder, *rest = self.model.children()  # what SentenceTransformer.forward runs, in order
-        with autocast(self.precision, str(self.device)):
-            features = encoder(features)
-        features["token_embeddings"] = features["token_embeddings"].float()
-        for module in rest:
-            features = module(features)
-        return features["sentence_embedding"]
+        return sentence_embeddings(self.model, features, self.precision, str(self.device))
 
     def retrieval_loss(self, batch: Batch, source: Sequence[Example] | None = None
                        ) -> tuple[Tensor, list[tuple[Tensor, list[str]]]]:
