@@ -171,15 +171,19 @@ def paired_test(a, b, *, groups=None, clusters=None, n_resamples: int = N_RESAMP
     return PairedResult(difference, low, high, p, len(a), n_clusters, n_resamples, exact)
 
 
+def _sorted_present(p_values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The p-values as floats, an all-nan result to fill, and the indices of the non-nan ones, smallest first."""
+    p = np.asarray(p_values, dtype=float)
+    present = np.flatnonzero(~np.isnan(p))
+    return p, np.full_like(p, np.nan), present[np.argsort(p[present], kind="stable")]
+
+
 def holm(p_values) -> np.ndarray:
     """Holm's step-down adjusted p-values (monotone, capped at 1); nan entries stay nan and do not count in m."""
-    p = np.asarray(p_values, dtype=float)
-    adjusted = np.full_like(p, np.nan)
-    present = np.flatnonzero(~np.isnan(p))
-    m = len(present)
+    p, adjusted, order = _sorted_present(p_values)
+    m = len(order)
     if m == 0:
         return adjusted
-    order = present[np.argsort(p[present], kind="stable")]
     stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
     adjusted[order] = np.minimum(stepped, 1.0)
     return adjusted
@@ -336,13 +340,10 @@ def satterthwaite_df(seeds_a: np.ndarray, seeds_b: np.ndarray, cluster_differenc
 
 def benjamini_hochberg(p_values) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (step-up, monotone, capped at 1); nan entries stay nan."""
-    p = np.asarray(p_values, dtype=float)
-    adjusted = np.full_like(p, np.nan)
-    present = np.flatnonzero(~np.isnan(p))
-    m = len(present)
+    p, adjusted, order = _sorted_present(p_values)
+    m = len(order)
     if m == 0:
         return adjusted
-    order = present[np.argsort(p[present], kind="stable")]
     scaled = p[order] * m / np.arange(1, m + 1)
     adjusted[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
     return adjusted
