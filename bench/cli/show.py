@@ -1,0 +1,48 @@
+"""`python -m bench show`: an experiment's stored results."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench.cli.tables import TABLE_FORMATS, summary_text
+
+
+def handle(args: argparse.Namespace) -> int:
+    from bench.eval.runner import summary_table
+    from bench.fingerprint import stale_notes
+    from bench.results import ResultStore
+
+    store = ResultStore(args.experiment)
+    if not store.folder.is_dir():
+        raise ValueError(f"no results at {store.folder}; experiments there: "
+                         f"{', '.join(sorted(p.name for p in store.folder.parent.iterdir() if p.is_dir())) or 'none'}")
+    rows = store.load()
+    if rows.empty:
+        raise ValueError(f"no results in {store.folder}: nothing to show")
+    print(summary_text(summary_table(rows, per_language=args.per_language), args.format))
+    for line in stale_notes(store):
+        print(line, file=sys.stderr)
+    if args.timings:
+        records = store.records()
+        if records.empty:
+            print(f"\nno run records in {store.folder}: no timings")
+            return 0
+        # Model loading is paid once per run, so it is not summed over tasks.
+        stages = [c for c in records.columns if c.startswith("s_") and c != "s_load_model"]
+        totals = records.groupby(["run_id", "suite", "setting"])[stages].sum(min_count=1)
+        totals["tasks"] = records.groupby(["run_id", "suite", "setting"]).size()
+        totals["peak_memory_mb"] = records.groupby(["run_id", "suite", "setting"])["peak_memory_mb"].max()
+        print("\nseconds per stage, summed over tasks:")
+        print(totals.rename(columns=lambda c: c.removeprefix("s_")).to_string(float_format=lambda v: f"{v:.1f}"))
+    return 0
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    show = commands.add_parser("show", help="an experiment's stored results (macro averages per model)")
+    show.add_argument("experiment", help="results/<experiment>/")
+    show.add_argument("--timings", action="store_true", help="also seconds per stage and peak memory")
+    show.add_argument("--per-language", action="store_true", help="one row per query / document language "
+                      "instead of their macro average")
+    show.add_argument("--format", choices=TABLE_FORMATS, default="text", help="table format (default text)")
+    show.set_defaults(func=handle)
