@@ -282,5 +282,5 @@ if __name__ == "__main__":  # python -m bench.fingerprint EXPERIMENT...: migrate
     from bench.results import ResultStore
 
     for name in sys.argv[1:]:
-        done, kept = migrate(ResultStore(name))
+        done, kept = migrate(ResultStore.find(name))
         print(f"{name}: {done} run record(s) given input fingerprints, {kept} left as they were")

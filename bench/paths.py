@@ -23,13 +23,34 @@ def cache_root() -> Path:
     return Path(os.environ.get("BENCH_CACHE", "~/.cache/bench")).expanduser()
 
 
+def committed_results() -> Path:
+    """The committed results (results/ in the repository): the expected scores a re-run is compared with, as
+    pyserini's 2CR keeps them. `run` and `experiment` never write there unless told to (--output results)."""
+    return PROJECT_ROOT / "results"
+
+
 def results_root() -> Path:
-    return Path(os.environ.get("BENCH_RESULTS", PROJECT_ROOT / "results"))
+    """Where this process writes results: $BENCH_RESULTS (which --output sets), else outputs/results/ beside the
+    project (gitignored), so that a run on a fresh clone computes its scores instead of finding the committed
+    ones."""
+    if os.environ.get("BENCH_RESULTS"):
+        return Path(os.environ["BENCH_RESULTS"]).expanduser()
+    return PROJECT_ROOT / "outputs" / "results"
 
 
-def reports_root() -> Path:
-    """Generated reports: $BENCH_REPORTS, else reports/ beside the results folder (the project's reports/ by
-    default), so that a report of another project's results never lands in this one."""
+def experiment_root(name: str) -> Path:
+    """Where readers (show, report, export, compare, check --from-results) find the experiment `name`:
+    $BENCH_RESULTS when set; else the output folder when the experiment is there (the user's own run); else
+    the committed results."""
+    if os.environ.get("BENCH_RESULTS"):
+        return results_root()
+    return results_root() if (results_root() / name).is_dir() else committed_results()
+
+
+def reports_root(results: Path | None = None) -> Path:
+    """Generated reports: $BENCH_REPORTS, else reports/ beside the results folder they are built from (the
+    project's reports/ for the committed results, outputs/reports/ for a user's own), so that a report of
+    other results never lands over the committed one."""
     if os.environ.get("BENCH_REPORTS"):
         return Path(os.environ["BENCH_REPORTS"]).expanduser()
-    return results_root().parent / "reports"
+    return (results or results_root()).parent / "reports"

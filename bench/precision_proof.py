@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.paths import results_root
+from bench.paths import experiment_root
 
 BAR = 0.002
 PRIMARY = ("ndcg@10", "map")  # the metrics the bars apply to: BEIR's and LAReQA's main scores
@@ -128,7 +128,7 @@ def _markdown(table: pd.DataFrame, columns: list[str]) -> str:
 def write(root: Path | None = None) -> Path:
     from bench.results import atomic_write
 
-    root = root or results_root()
+    root = root or experiment_root("precision")
     out = root / "precision"
     encoding, training = encoding_table(root), training_table(root)
     if encoding.empty:

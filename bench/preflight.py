@@ -9,11 +9,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.paths import PROJECT_ROOT, reports_root, results_root
+from bench.paths import PROJECT_ROOT, committed_results, experiment_root, reports_root
 from bench.safety import check_name, inside, remove_stale_temps
 
-# Options of `run` that only dense models read (None when not given).
-DENSE_ONLY = ("max_seq_length", "backend", "search")
+# Options of `run` that only dense models read, and those only BM25 reads (None when not given).
+DENSE_ONLY = ("max_seq_length", "backend", "search", "query_prompt", "doc_prompt")
+BM25_ONLY = ("bm25_k1", "bm25_b")
 
 
 def unique(values: Sequence[str] | None, flag: str, note=None) -> list[str] | None:
@@ -45,6 +46,13 @@ def check_run(args: argparse.Namespace) -> None:
     given = [f"--{o.replace('_', '-')}" for o in DENSE_ONLY if getattr(args, o, None) is not None]
     if given and args.model and all(name == "bm25" for name in args.model):
         raise ValueError(f"{', '.join(given)} only apply to dense models; --model names BM25 alone")
+    given = [f"--{o.replace('_', '-')}" for o in BM25_ONLY if getattr(args, o, None) is not None]
+    if given and args.model and "bm25" not in args.model:
+        raise ValueError(f"{', '.join(given)} only apply to BM25; --model does not name bm25")
+    if given:
+        from bench.models.registry import check_bm25_parameters
+
+        check_bm25_parameters(getattr(args, "bm25_k1", None), getattr(args, "bm25_b", None))
 
 
 def check_train(args: argparse.Namespace) -> None:
@@ -81,10 +89,11 @@ def report_folder(name: str, out: Path | None) -> Path:
     """Where `report NAME` writes: reports/<NAME>/ of the project whose results it reads, or --out, which must
     not be the project root, the results folder or one of their ancestors (a report overwrites README.md)."""
     check_name(name, "experiment name")
+    reports = reports_root(experiment_root(name))
     if out is None:
-        return inside(reports_root(), reports_root() / name, "report folder")
+        return inside(reports, reports / name, "report folder")
     folder = Path(out).resolve()
-    for guarded in (PROJECT_ROOT, results_root(), reports_root()):
+    for guarded in (PROJECT_ROOT, committed_results(), experiment_root(name), reports):
         guarded = guarded.resolve()
         if folder == guarded or folder in guarded.parents:
             raise ValueError(f"--out {out} would write the report over {guarded}; give a folder of its own")
@@ -97,7 +106,7 @@ def check_report(name: str) -> None:
     """`report`: the experiment has valid results (a report of nothing fails deep inside its tables)."""
     from bench.results import DamagedResult, ResultStore, read_scores
 
-    store = ResultStore(name)
+    store = ResultStore.find(name)
     if not store.folder.is_dir():
         return  # the report names the experiments there are
     for path in store.folder.rglob("*.csv"):

@@ -20,7 +20,7 @@ import pandas as pd
 from bench import __version__
 from bench.data.task import RetrievalTask
 from bench.models.registry import ModelSpec
-from bench.paths import PROJECT_ROOT, results_root
+from bench.paths import PROJECT_ROOT, experiment_root, results_root
 from bench.safety import atomic_write, check_name, remove_stale_temps
 
 __all__ = ["ResultStore", "DamagedResult", "atomic_write", "safe_name", "git_sha", "read_record", "read_scores",
@@ -60,6 +60,12 @@ class ResultStore:
         self.folder = Path(root or results_root()) / experiment
         # Where damaged files are named as they are skipped (stderr by default).
         self.note = note or (lambda message: print(message, file=sys.stderr))
+
+    @classmethod
+    def find(cls, experiment: str, note: Callable[[str], None] | None = None) -> ResultStore:
+        """The store a reader means by `experiment`: the user's own results when there are any, else the
+        committed ones (bench.paths.experiment_root)."""
+        return cls(experiment, experiment_root(check_name(experiment, "experiment name")), note)
 
     def _stem(self, run_id: str, task: RetrievalTask) -> Path:
         return self.folder / safe_name(run_id) / task.key

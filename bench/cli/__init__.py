@@ -7,14 +7,16 @@ import logging
 import os
 import sys
 
-from bench.cli import (cache, check, crosscheck, experiment, export, listing, report, run, show, sweep, train)
+from bench.cli import (cache, check, compare, crosscheck, experiment, export, listing, report, run, show, sweep,
+                       train)
+from bench.cli.common import output_folder
 from bench.cli.tables import summary_text
 from bench.data.task import DataError
 
 __all__ = ["build_parser", "main", "summary_text"]
 
 # In the order `--help` lists them.
-COMMANDS = (run, crosscheck, show, cache, listing, train, sweep, experiment, check, export, report)
+COMMANDS = (run, crosscheck, show, compare, cache, listing, train, sweep, experiment, check, export, report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench import interrupts
 
     try:
-        with interrupts.handled(argv):
+        with interrupts.handled(argv), output_folder(args):
             return args.func(args)
     except interrupts.Interrupted as e:
         print(f"\n{interrupts.message(e.signum, argv)}", file=sys.stderr)

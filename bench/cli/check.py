@@ -12,7 +12,7 @@ def handle(args: argparse.Namespace) -> int:
 
     path = expected_path(args.experiment)
     if args.from_results:
-        store = ResultStore(args.from_results)
+        store = ResultStore.find(args.from_results)
         scores = store.load()
         if scores.empty:
             # Otherwise every expected score reads as missing: a wall of FAIL lines instead of the cause.

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 
 def checked_precision(args: argparse.Namespace) -> str:
@@ -40,3 +44,26 @@ def shard_arg(text: str) -> tuple[int, int]:
     if not (n >= 1 and 1 <= k <= n):
         raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, got {text!r}")
     return k, n
+
+
+def add_output_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", metavar="DIR", help="results folder to write (default: $BENCH_RESULTS, "
+                        "else outputs/results, gitignored); `--output results` updates the committed results")
+
+
+@contextmanager
+def output_folder(args: argparse.Namespace) -> Iterator[None]:
+    """--output for the length of one command: it becomes $BENCH_RESULTS, which every store and subprocess
+    reads, and the previous value is put back (main() is also called in-process, by tests)."""
+    if not getattr(args, "output", None):
+        yield
+        return
+    saved = os.environ.get("BENCH_RESULTS")
+    os.environ["BENCH_RESULTS"] = str(Path(args.output).expanduser().resolve())
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("BENCH_RESULTS", None)
+        else:
+            os.environ["BENCH_RESULTS"] = saved

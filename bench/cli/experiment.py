@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.cli.common import positive_int, shard_arg
+from bench.cli.common import add_output_argument, positive_int, shard_arg
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -33,6 +33,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     experiment = commands.add_parser("experiment", help="run an experiment grid (trains and evaluates what is "
                                      "missing, resumable)")
     experiment.add_argument("name", help="a shipped experiment (paper, smoke) or a YAML file")
+    add_output_argument(experiment)
     experiment.add_argument("--dry-run", action="store_true", help="print the plan and what is done, run nothing")
     experiment.add_argument("--models-dir", help="checkpoints root (default: $BENCH_MODELS, else <project>/models)")
     experiment.add_argument("--batch-size", type=positive_int, default=32, help="encoding batch size (default 32)")

@@ -7,15 +7,15 @@ import sys
 import time
 from pathlib import Path
 
-from bench.cli.common import add_precision_argument, checked_precision, positive_int
+from bench.cli.common import add_output_argument, add_precision_argument, checked_precision, positive_int
 from bench.cli.tables import summary_text
 
 
 def handle(args: argparse.Namespace) -> int:
     from bench.data.suites import SUITES, SuiteOptions, suite_tasks
     from bench.eval.runner import run_models, summary_table
-    from bench.models.registry import (DEFAULT_MODELS, resolve_model, with_backend, with_max_seq_length,
-                                       with_precision, with_search)
+    from bench.models.registry import (DEFAULT_MODELS, resolve_model, with_backend, with_bm25_parameters,
+                                       with_max_seq_length, with_precision, with_prompts, with_search)
     from bench.preflight import check_run
     from bench.results import ResultStore
 
@@ -30,6 +30,10 @@ def handle(args: argparse.Namespace) -> int:
         specs = [with_search(spec, args.search) for spec in specs]
     if args.max_seq_length:
         specs = [with_max_seq_length(spec, args.max_seq_length) for spec in specs]
+    if args.query_prompt is not None or args.doc_prompt is not None:
+        specs = [with_prompts(spec, args.query_prompt, args.doc_prompt) for spec in specs]
+    if args.bm25_k1 is not None or args.bm25_b is not None:
+        specs = [with_bm25_parameters(spec, args.bm25_k1, args.bm25_b) for spec in specs]
     suite = SUITES[args.suite]
     options = SuiteOptions(
         datasets=tuple(args.datasets) if args.datasets else None, split=args.split,
@@ -42,29 +46,64 @@ def handle(args: argparse.Namespace) -> int:
         for warning in task.warnings:
             print(f"warning: {task.dataset} {task.key}: {warning}", file=sys.stderr)
     experiment = args.experiment or suite.default_experiment
+    if args.dry_run:
+        from bench.reproduce import format_plan, plan
+
+        todo = plan(specs, tasks, experiment, args.k or 1000, args.force, log=lambda m: print(m, file=sys.stderr))
+        print(format_plan(todo, str(ResultStore(experiment).folder)))
+        return 0
     rows = run_models(specs, tasks, experiment, force=args.force, k=args.k or 1000, batch_size=args.batch_size,
                       # --force recomputes from the model itself: a damaged embedding cache must not survive it.
                       cache=not (args.no_cache or args.force), device=args.device)
     print()
     print(summary_text(summary_table(rows)) if not rows.empty else "no results")
     print(f"\n{len(rows)} rows in {ResultStore(experiment).folder} ({time.perf_counter() - start:.0f} s)")
-    return 0
+    return _compare_with_committed(experiment, specs, tasks, rows)
+
+
+def _compare_with_committed(experiment: str, specs: list, tasks: list, rows) -> int:
+    """The 2CR ending: obtained beside the committed scores of the same run ids and tasks; 1 on any FAIL."""
+    from bench.reproduce import compare, expected_scores, expected_store, format_summary, summary
+
+    expected, notes = expected_scores(experiment, [spec.key for spec in specs], tasks) if not rows.empty \
+        else (None, [])
+    for note in notes:
+        print(note)
+    if expected is None or expected.empty:
+        store = expected_store(experiment)
+        print("no committed scores to compare with" + (f" in {store.folder}" if store else
+              " (this run wrote the committed results themselves, or the experiment has none)"))
+        return 0
+    table = summary(compare(expected, rows))
+    print()
+    print(format_summary(table, str(expected_store(experiment).folder)))
+    return 1 if (table["status"] == "FAIL").any() else 0
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     from bench.data.suites import SUITES
 
-    run = commands.add_parser("run", help="evaluate models on a suite; tidy rows land in results/<experiment>/")
-    # Short flags as mteb's CLI has them (-m model, -l languages); -d for datasets, free in both.
+    run = commands.add_parser("run", help="evaluate models on a suite; tidy rows land in <output>/<experiment>/, "
+                              "then beside the committed scores: OK / OKish / FAIL",
+                              description="Scores models on a suite into the output folder (default outputs/results, "
+                              "gitignored; --output or $BENCH_RESULTS to choose), then compares every score with the "
+                              "committed results/<experiment>/ of the same run id and task, as pyserini's two-click "
+                              "reproductions: OK (within 1e-6), OKish (within 1e-4 untrained, 2e-3 trained), FAIL "
+                              "(exit status 1).")
+    # Short flags as mteb's CLI has them (-m model, -t tasks, -l languages); -d for datasets too.
     run.add_argument("--suite", required=True, choices=list(SUITES), help="which benchmark suite")
     run.add_argument("-m", "--model", nargs="+", help="registry names, model folders or Hugging Face ids "
                      "(default: bm25 minilm-l6 me5-small)")
-    run.add_argument("-d", "--datasets", nargs="+", help="datasets of the suite (BEIR default: scifact nfcorpus arguana)")
+    run.add_argument("-d", "-t", "--datasets", "--tasks", dest="datasets", nargs="+", help="datasets of the suite "
+                     "(BEIR default: scifact nfcorpus arguana; -t/--tasks as in mteb)")
     run.add_argument("--split", help="split to evaluate (BEIR default: test)")
     run.add_argument("-l", "--langs", nargs="+", help="languages (multilingual suites)")
     run.add_argument("--settings", nargs="+", help="settings (LAReQA: mono cross multi)")
     run.add_argument("--corpus", help="corpus folder (MIRACL)")
-    run.add_argument("--experiment", help="results/<experiment>/ (default per suite, e.g. beir-baselines)")
+    run.add_argument("--experiment", help="<output>/<experiment>/ (default per suite, e.g. beir-baselines)")
+    add_output_argument(run)
+    run.add_argument("--dry-run", action="store_true", help="print what would be computed and how long it took "
+                     "when the committed results were made; compute nothing")
     run.add_argument("--force", action="store_true", help="recompute tasks whose results exist")
     run.add_argument("--max-seq-length", type=positive_int, help="truncate dense-model inputs to this many tokens "
                      "(a recorded cut: the run id gets an -L<N> suffix; default: the model's own limit)")
@@ -81,4 +120,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--device", help="where dense models run: cpu, cuda, cuda:1 ... (default: the GPU when there "
                      "is one, else cpu; the run record names it)")
     add_precision_argument(run, "dense encoding")
+    # Model options (issue 15): each changes the numbers, so each non-default value is part of the run id.
+    run.add_argument("--query-prompt", metavar="TEXT", help="prompt put before every query instead of the model's "
+                     "own (\"\" for none; me5-small's is \"query: \"); run id <model>+p<8 hex>, prompts recorded")
+    run.add_argument("--doc-prompt", metavar="TEXT", help="prompt put before every document instead of the "
+                     "model's own (\"\" for none; me5-small's is \"passage: \"); run id <model>+p<8 hex>")
+    run.add_argument("--bm25-k1", type=float, metavar="K1", help="BM25 term-frequency saturation (default 0.9, "
+                     "Anserini's BEIR setting); other values: run id bm25-k<k1>-b<b>, e.g. bm25-k1.2-b0.75")
+    run.add_argument("--bm25-b", type=float, metavar="B", help="BM25 length normalisation, 0 to 1 (default 0.4)")
     run.set_defaults(func=handle)

@@ -13,7 +13,7 @@ def handle(args: argparse.Namespace) -> int:
     from bench.fingerprint import stale_notes
     from bench.results import ResultStore
 
-    store = ResultStore(args.experiment)
+    store = ResultStore.find(args.experiment)
     if not store.folder.is_dir():
         raise ValueError(f"no results at {store.folder}; experiments there: "
                          f"{', '.join(sorted(p.name for p in store.folder.parent.iterdir() if p.is_dir())) or 'none'}")

@@ -76,7 +76,7 @@ class ReportData:
 
 
 def load_report_data(name: str, root: Path | None = None, models_root: Path | None = None) -> ReportData:
-    store = ResultStore(name, root)
+    store = ResultStore(name, root) if root else ResultStore.find(name)
     if not store.folder.is_dir():
         siblings = sorted(p.name for p in store.folder.parent.glob("*") if p.is_dir())
         raise ValueError(f"no results at {store.folder}; experiments there: {', '.join(siblings) or 'none'}")
