@@ -1,4 +1,6 @@
-"""Dense encoding: sentence-transformers modules driven by our own batching, cosine-normalised outputs, a memo
+"""Dense encoding: sentence-transformers modules driven by our own batching, outputs as the model's similarity
+function needs them (L2-normalised for cosine, the default; as the model gives them for dot, euclidean and
+manhattan, see bench/eval/search.py), a memo
 keyed by text so a pool shared by several settings is encoded once per model, and the on-disk embedding cache
 (bench/eval/cache.py) so a second run of the model on the same data encodes nothing.
 
@@ -10,7 +12,13 @@ vectors match `model.encode`'s to float rounding (tests check 1e-6).
 
 Precision "bf16" runs the Transformer module under bf16 autocast (its matmuls in oneDNN's / cuBLAS's bf16
 kernels, weights still fp32); the token embeddings are cast back to fp32 before pooling and normalisation, and
-vectors are stored and searched in fp32. The cache keeps bf16 vectors apart from fp32 ones (its variant)."""
+vectors are stored and searched in fp32. The cache keeps bf16 vectors apart from fp32 ones (its variant), and the
+unnormalised vectors of a non-cosine model apart from normalised ones (variant `sim-<name>`; cosine models keep
+the cache folders they always had).
+
+Prompts: the model's own (resolved_prompt) unless the spec overrides them (--query-prompt / --doc-prompt); the
+prompt is part of every cache key, so an override never reads vectors made with another prompt. A model given
+as a Hugging Face id is fingerprinted as `hf:<id>@<commit>`, the revision resolved from the local cache."""
 
 from __future__ import annotations
 
@@ -27,7 +35,8 @@ from tqdm.auto import tqdm
 from bench.eval.backends import OnnxTransformer, check_backend, quantize_int8
 from bench.eval.cache import EmbeddingCache, cache_key
 from bench.machine import cpu_model, usable_cores
-from bench.models.registry import ModelSpec
+from bench.models.registry import (DEFAULT_SIMILARITY, ModelSpec, check_similarity, folder_similarity, hub_revision,
+                                   hub_snapshot, offline, offline_hint)
 from bench.precision import autocast, cast_linear_weights, check_precision, sentence_embeddings
 
 
@@ -65,6 +74,32 @@ def resolved_prompt(model, kind: str) -> str:
     candidates = ("query",) if kind == "query" else ("document", "passage", "corpus")
     name = next((c for c in candidates if c in prompts), getattr(model, "default_prompt_name", None))
     return (prompts.get(name) or "") if name is not None else ""
+
+
+def load_sentence_transformer(spec: ModelSpec, location: str, device: str):
+    """SentenceTransformer(location); a Hugging Face id that is not in the local cache while offline is an OSError
+    with the one-line hint (offline_hint), not the hub library's own error."""
+    from sentence_transformers import SentenceTransformer
+
+    remote = spec.hub_id is not None and not Path(location).is_dir()
+    if remote and offline():
+        raise OSError(offline_hint(spec.hub_id))
+    try:
+        return SentenceTransformer(location, device=device)
+    except OSError as error:
+        if remote and hub_snapshot(spec.hub_id) is None:
+            raise OSError(f"{offline_hint(spec.hub_id)} ({error.__class__.__name__}: "
+                          f"{str(error).splitlines()[0] if str(error) else ''})") from None
+        raise
+
+
+def model_similarity(model, location: str) -> str:
+    """The model's similarity function (cosine, dot, euclidean, manhattan): from its folder's
+    config_sentence_transformers.json when it has one (sentence-transformers silently replaces a value it does not
+    know by cosine; this is a ValueError naming the allowed values), else the loaded model's own."""
+    if Path(location).is_dir():
+        return folder_similarity(location)
+    return check_similarity(getattr(model, "similarity_fn_name", None) or DEFAULT_SIMILARITY)
 
 
 def routes_by_task(model) -> bool:
@@ -119,12 +154,11 @@ class EncodeStats:
 class DenseEncoder:
     """backend: "torch" (the reference), "int8" or "onnx" (see bench/eval/backends.py; default: the spec's);
     precision: "fp32" or "bf16" for the torch backend (default: the spec's). The embedding cache keeps vectors of
-    a non-fp32 backend or precision apart (its variant tag)."""
+    a non-fp32 backend or precision apart (its variant tag), and so the unnormalised ones of a non-cosine model.
+    similarity: the model's similarity function; revision: the Hugging Face commit of a model given as an id."""
 
     def __init__(self, spec: ModelSpec, batch_size: int = 32, device: str | None = None, cache: bool = True,
                  backend: str | None = None, threads: int | None = None):
-        from sentence_transformers import SentenceTransformer
-
         self.threads = threads or usable_cores()
         torch.set_num_threads(self.threads)
         self.spec = spec
@@ -135,25 +169,44 @@ class DenseEncoder:
         if self.precision != "fp32" and self.backend != "torch":
             raise ValueError(f"precision {self.precision} applies to the torch backend, not {self.backend}")
         self.location = spec.locate()
-        self.model = SentenceTransformer(self.location, device=self.device)
+        if Path(self.location).is_dir():
+            folder_similarity(self.location)  # an unknown similarity_fn_name fails before the weights load
+        self.model = load_sentence_transformer(spec, self.location, self.device)
+        self.similarity = model_similarity(self.model, self.location)
+        # Only cosine normalises: dot, euclidean and manhattan score the vectors as the model outputs them.
+        self.normalize = self.similarity == "cosine"
+        self.revision: str | None = None
+        if spec.hub_id is not None:
+            snapshot = None if Path(self.location).is_dir() else hub_snapshot(spec.hub_id)  # downloaded just now
+            self.revision = hub_revision(self.location) or (snapshot[1] if snapshot else None)
+            if snapshot is not None:
+                self.similarity = folder_similarity(snapshot[0])
+                self.normalize = self.similarity == "cosine"
         if spec.max_seq_length:
             self.model.max_seq_length = spec.max_seq_length
         self.model.eval()
         if self.backend == "torch" and not routes_by_task(self.model):
             cast_linear_weights(self.model[0], self.precision)  # numerically a no-op under autocast; saves copies
         self.batch_size = batch_size
-        self.fingerprint = (folder_fingerprint(Path(self.location)) if Path(self.location).is_dir()
-                            else f"hf:{self.location}")
+        if spec.hub_id is not None:  # the revision, not the bytes: hashing a hub model's files costs seconds
+            self.fingerprint = f"hf:{spec.hub_id}" + (f"@{self.revision}" if self.revision else "")
+        else:
+            self.fingerprint = (folder_fingerprint(Path(self.location)) if Path(self.location).is_dir()
+                                else f"hf:{self.location}")
         self._memo: dict[tuple[str, str], np.ndarray] = {}
         self.dim = int(self.model.get_embedding_dimension())
         # Unique texts per source, over this encoder's life: "encoded" by the model, read from the disk
         # "cache", or found in the in-process "memo".
         self.counts: Counter[str] = Counter(encoded=0, cached=0, memo=0)
         self.stats = EncodeStats()
+        # Cosine adds no tag, so the folders of every cosine model (all results so far) stay where they were.
         variant = "+".join(v for v in (self.backend if self.backend != "torch" else "",
-                                        self.precision if self.precision != "fp32" else "") if v)
+                                        self.precision if self.precision != "fp32" else "",
+                                        f"sim-{self.similarity}" if self.similarity != "cosine" else "") if v)
         self.cache = EmbeddingCache(None, self.fingerprint, self.max_seq_length, self.dim, variant=variant, meta={
-            "model": spec.name, "run_id": spec.key, "location": str(self.location)}) if cache else None
+            "model": spec.name, "run_id": spec.key, "location": str(self.location),
+            **({"similarity_fn_name": self.similarity} if self.similarity != "cosine" else {}),
+            **({"revision": self.revision} if self.revision else {})}) if cache else None
         self._routed = routes_by_task(self.model)
         self._forward = self._backend_forward()
 
@@ -170,7 +223,16 @@ class DenseEncoder:
         return int(self.model.max_seq_length)
 
     def prompt(self, kind: str) -> str:
-        return resolved_prompt(self.model, kind)
+        """The prompt prepended to `kind` texts: the spec's override when given ("" for none), else the model's."""
+        override = self.spec.query_prompt if kind == "query" else self.spec.doc_prompt
+        return resolved_prompt(self.model, kind) if override is None else override
+
+    def finish(self, vectors: torch.Tensor) -> np.ndarray:
+        """float32 rows as the similarity function scores them: unit-norm for cosine, as they are otherwise."""
+        vectors = vectors.float()
+        if self.normalize:
+            vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
+        return vectors.cpu().numpy()
 
     def cache_keys(self, texts: list[str], kind: str) -> list[bytes]:
         """The disk-cache keys of `texts` encoded as `kind`: the prompt is part of the input, and for a model
@@ -181,7 +243,7 @@ class DenseEncoder:
         return [cache_key(prompt, t) for t in texts]
 
     def encode(self, texts: list[str], kind: str) -> np.ndarray:
-        """Unit-norm embeddings (n, dim); kind 'query' or 'document' picks the model's prompt."""
+        """Embeddings (n, dim), unit-norm for cosine models; kind 'query' or 'document' picks the prompt."""
         unique = list(dict.fromkeys(texts))
         missing = [t for t in unique if (kind, t) not in self._memo]
         self.counts["memo"] += len(unique) - len(missing)
@@ -204,14 +266,16 @@ class DenseEncoder:
         return np.stack([self._memo[(kind, t)] for t in texts])
 
     def embed(self, texts: list[str], kind: str) -> np.ndarray:
-        """Run the model on `texts` (no memo, no cache): unit-norm float32 (n, dim)."""
+        """Run the model on `texts` (no memo, no cache): float32 (n, dim), unit-norm for cosine models."""
         if self._routed and self.backend == "torch":
             # A Router picks its route from encode_query / encode_document's task argument: leave it to them.
             encode = self.model.encode_query if kind == "query" else self.model.encode_document
+            override = self.spec.query_prompt if kind == "query" else self.spec.doc_prompt
             with autocast(self.precision, self.device):
                 vectors = encode(texts, batch_size=self.batch_size, convert_to_tensor=True,
-                                 show_progress_bar=len(texts) > self.batch_size)
-            return torch.nn.functional.normalize(vectors.float(), p=2, dim=1).cpu().numpy()
+                                 show_progress_bar=len(texts) > self.batch_size,
+                                 **({"prompt": override} if override is not None else {}))
+            return self.finish(vectors)
         prompt = self.prompt(kind)
         start = time.perf_counter()
         stats = EncodeStats(texts=len(texts))
@@ -229,7 +293,7 @@ class DenseEncoder:
                 stats.padded_sq_tokens += mask.shape[0] * mask.shape[1] ** 2
                 features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
                 embeddings = self.forward(features)
-                out[rows] = torch.nn.functional.normalize(embeddings.float(), p=2, dim=1).cpu().numpy()
+                out[rows] = self.finish(embeddings)
         stats.batches, stats.seconds = len(batches), time.perf_counter() - start
         self.stats.add(stats)
         return out

@@ -12,11 +12,12 @@ import numpy as np
 from bench.data.task import RetrievalTask
 from bench.eval.encode import DenseEncoder, device_name, document_text
 from bench.eval.metrics import drop_identical_ids, top_k
-from bench.eval.search import dense_run, score_chunks
+from bench.eval.search import check_search, dense_run, score_chunks
 from bench.models.registry import ModelSpec
 
 
-# The registry's BM25: Anserini's defaults for BEIR (a stored result's fingerprint names them).
+# The registry's BM25: Anserini's defaults for BEIR (a stored result's fingerprint names them). Other values come
+# from --bm25-k1 / --bm25-b through the spec (ModelSpec.bm25_k1, bm25_b) under their own run id.
 BM25_PARAMETERS = {"k1": 0.9, "b": 0.4}
 
 
@@ -32,6 +33,8 @@ class DenseRetriever:
         self.encoder = DenseEncoder(spec, batch_size=batch_size, cache=cache, device=device)
         self.fingerprint = self.encoder.fingerprint
         self.search_method = spec.search
+        self.similarity = self.encoder.similarity
+        check_search(self.similarity, self.search_method)  # manhattan with FAISS: refused before any task
         # The backend and search method are part of the run record: a variant is never silent.
         self.details = {"location": self.encoder.location, "max_seq_length": self.encoder.max_seq_length,
                         "backend": self.encoder.backend, "precision": self.encoder.precision, "search": spec.search,
@@ -54,13 +57,13 @@ class DenseRetriever:
         query_ids, doc_ids, queries, docs = self._embed(task, timings)
         with timed(timings, "search"):
             run = dense_run(query_ids, doc_ids, queries, docs, k, drop_identical_ids=task.ignore_identical_ids,
-                            method=self.search_method)
+                            method=self.search_method, similarity=self.similarity)
         return run, timings
 
     def pool_scores(self, task: RetrievalTask, timings: dict[str, float]) -> tuple[list[str], list[str], Iterator]:
         """Query ids, pool ids, and (first query row, scores of a chunk of queries x the whole pool)."""
         query_ids, doc_ids, queries, docs = self._embed(task, timings)
-        return query_ids, doc_ids, score_chunks(queries, docs)
+        return query_ids, doc_ids, score_chunks(queries, docs, similarity=self.similarity)
 
 
 class BM25Retriever:
@@ -111,7 +114,7 @@ def load_retriever(spec: ModelSpec, batch_size: int = 32, cache: bool = True, de
     """cache: use the on-disk embedding cache (dense models); device: where a dense model runs (default: the
     GPU when there is one, else the CPU)."""
     if spec.kind == "bm25":
-        return BM25Retriever(**BM25_PARAMETERS)
+        return BM25Retriever(k1=spec.bm25_k1, b=spec.bm25_b)
     try:
         return DenseRetriever(spec, batch_size=batch_size, cache=cache, device=device)
     except (ValueError, OSError):

@@ -72,6 +72,23 @@ def text_counts(retriever) -> dict:
             "memo_texts": counts.get("memo", 0), "embedding_cache": str(cache.folder) if cache else None}
 
 
+def model_options(spec: ModelSpec, retriever) -> dict:
+    """The model options a result was computed with (issue 15), None where they do not apply: a dense model's
+    similarity function, the prompts it used ("prompts") and the overrides given on the command line
+    ("prompt_override", None without), the Hugging Face commit of a model given as an id; BM25's k1 and b."""
+    encoder = getattr(retriever, "encoder", None)
+    dense = spec.kind == "dense" and encoder is not None
+    override = spec.query_prompt is not None or spec.doc_prompt is not None
+    return {
+        "similarity_fn_name": getattr(encoder, "similarity", None) if dense else None,
+        "prompts": {"query": encoder.prompt("query"), "document": encoder.prompt("document")} if dense else None,
+        "prompt_override": {"query": spec.query_prompt, "document": spec.doc_prompt} if override else None,
+        "hf_revision": getattr(encoder, "revision", None) if dense else None,
+        "bm25_k1": getattr(retriever, "k1", spec.bm25_k1) if spec.kind == "bm25" else None,
+        "bm25_b": getattr(retriever, "b", spec.bm25_b) if spec.kind == "bm25" else None,
+    }
+
+
 def run_record(spec: ModelSpec, retriever, task: RetrievalTask, timings: dict[str, float], n_queries: int) -> dict:
     encode_seconds = timings.get("encode_corpus", 0.0)
     return {
@@ -79,6 +96,7 @@ def run_record(spec: ModelSpec, retriever, task: RetrievalTask, timings: dict[st
         # The numerics the scores were computed in (bf16 autocast or fp32); BM25 has no model numerics.
         "precision": spec.precision if spec.kind == "dense" else None,
         **{f"model_{k}": v for k, v in retriever.details.items()},
+        **model_options(spec, retriever),
         "suite": task.suite, "dataset": task.dataset, "split": task.split, "setting": task.setting,
         "query_lang": task.query_lang, "doc_lang": task.doc_lang,
         "n_docs": len(task.corpus), "n_queries": n_queries, "warnings": task.warnings,
