@@ -19,11 +19,11 @@ import yaml
 from bench.paths import PROJECT_ROOT
 from bench.safety import check_name
 from bench.precision import DEFAULT_PRECISION, PRECISIONS
+from bench.protocol import DEFAULT_ALPHA, DEFAULT_BEIR, HELD_OUT, SETTINGS
+from bench.train.trainers import uses_alpha
 
 EXPERIMENTS_DIR = PROJECT_ROOT / "bench" / "experiments"
-LAREQA_SETS = ("xquad-r", "mlqa-r")
 # Training data -> the held-out LAReQA set it is scored on (DESIGN.md, "Training protocol").
-HELD_OUT = {"mlqa-r": "xquad-r", "xquad-r": "mlqa-r"}
 # What the runner appends to a model's results key: a length cut (-L128), then a precision (+bf16).
 _EVAL_SUFFIX = re.compile(r"(-L\d+)?(\+\w+)?$")
 TOP_KEYS = {"name", "description", "base_models", "references", "precision", "training", "evaluation", "stages",
@@ -153,13 +153,11 @@ def _check_stage_beir(experiment: Experiment, where: str) -> None:
 
 
 def beir_datasets(experiment: Experiment) -> tuple[str, ...]:
-    from bench.data.beir import DEFAULT_BEIR
 
     return tuple((experiment.beir or {}).get("datasets") or DEFAULT_BEIR) if experiment.beir is not None else ()
 
 
 def lareqa_settings(experiment: Experiment) -> tuple[str, ...]:
-    from bench.data.lareqa import SETTINGS
 
     return tuple((experiment.lareqa or {}).get("settings") or SETTINGS) if experiment.lareqa is not None else ()
 
@@ -231,15 +229,13 @@ def _stage(raw: dict, index: int, base_models: tuple[str, ...], where: str) -> S
     if unknown:
         raise ExperimentError(f"{where}: stage {name!r}: unknown train_data {', '.join(map(str, unknown))}; "
                               f"known: {', '.join(HELD_OUT)}")
-    from bench.train.run import DEFAULT_ALPHA
-
     alphas = [float(a) for a in _as_list(raw["alphas"], f"{where}: stage {name!r} alphas")] if "alphas" in raw \
         else [DEFAULT_ALPHA]
     bases = tuple(raw.get("base_models") or base_models)
     cells = tuple(
-        Cell(trainer, base, d, seed, alpha if trainer == "hybrid" else None)
+        Cell(trainer, base, d, seed, alpha if uses_alpha(trainer) else None)
         for base in bases for d in data for seed in seeds for trainer in trainers
-        for alpha in (alphas if trainer == "hybrid" else [None]))
+        for alpha in (alphas if uses_alpha(trainer) else [None]))
     beir = raw.get("beir_datasets")
     return Stage(name, tuple(dict.fromkeys(cells)),
                  tuple(_as_list(beir, f"{where}: stage {name!r} beir_datasets")) if beir is not None else None)

@@ -23,6 +23,7 @@ from bench.data.task import RetrievalTask
 from bench.eval.metrics import METRIC_CODE_VERSION
 from bench.models.registry import ModelSpec
 from bench.paths import data_root
+from bench.protocol import LAREQA_SETS
 
 LEGACY_K = 1000  # the only depth `run` and `experiment` used before k was recorded
 _file_digests: dict[tuple[str, int, int], str] = {}
@@ -235,7 +236,7 @@ def _task_of(record: dict, langs: set, loaded: dict) -> RetrievalTask | None:
     if suite == "beir":
         key, options = ("beir", record["dataset"], record["split"]), SuiteOptions(datasets=(record["dataset"],),
                                                                                    split=record["split"])
-    elif suite in ("xquad-r", "mlqa-r"):
+    elif suite in LAREQA_SETS:
         from bench.data.lareqa import LAREQA_LANGS
 
         chosen = tuple(lang for lang in LAREQA_LANGS[suite] if lang in langs)

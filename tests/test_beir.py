@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from bench.data.beir import BEIR_DATASETS, BEIR_URL, DEFAULT_BEIR, beir_task, load_beir_folder
+from bench.data.beir import BEIR_DATASETS, BEIR_URL, beir_task, load_beir_folder
+from bench.protocol import DEFAULT_BEIR
 from bench.data.suites import SuiteOptions, suite_tasks
 from bench.data.task import DataError
 

@@ -37,6 +37,7 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
+    from bench.protocol import DEFAULT_ALPHA
     from bench.train.run import TrainOptions
 
     d = TrainOptions(trainer="", base="")
@@ -61,7 +62,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                        f"tokens, 0 for the model's own limit (default {d.max_seq_length})")
     train.add_argument("--freeze-embeddings", action="store_true", help="freeze the word-embedding matrix "
                        "(about half the step time for me5-small)")
-    train.add_argument("--alpha", type=float, help=f"hybrid: probability of a mono batch (default {0.5})")
+    train.add_argument("--alpha", type=float, help=f"hybrid: probability of a mono batch (default {DEFAULT_ALPHA})")
     train.add_argument("--langs", nargs="+", help="training languages (default: all of the training set)")
     train.add_argument("--no-hard-negatives", action="store_true", help="train on pairs, without the hard "
                        "negative (default: triplets; pairs whose paragraph has one sentence are left out)")

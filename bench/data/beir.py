@@ -53,7 +53,6 @@ BEIR_DATASETS: dict[str, BeirDataset] = {
     ]
 }
 # The sets the offline mirror holds: the default of `run --suite beir`.
-DEFAULT_BEIR = ("scifact", "nfcorpus", "arguana")
 
 
 def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:

@@ -24,12 +24,12 @@ from pathlib import Path
 
 from bench.data.task import DataError, RetrievalTask
 from bench.paths import data_root
+from bench.protocol import SETTINGS
 
 LAREQA_LANGS: dict[str, tuple[str, ...]] = {
     "xquad-r": ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh"),
     "mlqa-r": ("ar", "de", "en", "es", "hi", "vi", "zh"),
 }
-SETTINGS = ("mono", "cross", "multi")
 PAIR_METRICS = ("map", "recall@1")
 MULTI_METRICS = ("map", "recall@10", "rank_distance")
 

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from bench.data.beir import BEIR_DATASETS, DEFAULT_BEIR, beir_task
+from bench.data.beir import BEIR_DATASETS, beir_task
+from bench.protocol import DEFAULT_BEIR
 from bench.data.task import DataError, RetrievalTask
 
 
@@ -51,7 +52,8 @@ def _beir(options: SuiteOptions) -> list[RetrievalTask]:
 
 def _lareqa(*datasets: str) -> Callable[[SuiteOptions], list[RetrievalTask]]:
     def build(options: SuiteOptions) -> list[RetrievalTask]:
-        from bench.data.lareqa import SETTINGS, lareqa_tasks
+        from bench.data.lareqa import lareqa_tasks
+        from bench.protocol import SETTINGS
 
         settings = options.settings or SETTINGS
         unknown = [s for s in settings if s not in SETTINGS]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.protocol import BEIR_METRICS
+
 # Metrics of BEIR-style tasks (top-k run evaluated with pytrec_eval).
-BEIR_METRICS = ("ndcg@10", "recall@100", "map@100", "mrr@10")
 
 
 class DataError(ValueError):

@@ -14,7 +14,8 @@ from bench.results import safe_name
 from bench.report import stats
 from bench.report.claims import verdicts
 from bench.report.compare import ALPHA, MIN_EFFECT, MIN_SEEDS
-from bench.report.data import BEIR, HELD_OUT, LAREQA, ReportData, load_report_data
+from bench.protocol import DEFAULT_BEIR as BEIR, HELD_OUT, LAREQA_SETS as LAREQA
+from bench.report.data import ReportData, load_report_data
 from bench.report.missing import missing_section
 from bench.report.lengths import length_lines, length_summary
 from bench.report.plots import all_plots

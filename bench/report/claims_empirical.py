@@ -9,10 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from bench.report.compare import Comparison, family
-from bench.report.data import BEIR, LAREQA, ReportData
-from bench.report.tables import DATASET_NAMES, SETTINGS
+from bench.protocol import DEFAULT_BEIR as BEIR, LAREQA_SETS as LAREQA, SETTINGS
+from bench.report.data import ReportData
+from bench.report.tables import DATASET_NAMES
 from bench.report.verdict import (NOT_AS_STATED, NOT_TESTABLE, Context, Verdict, apply_rule, comparison_lines,
                                   thresholds_text)
+from bench.protocol import DEFAULT_ALPHA
+from bench.train.trainers import uses_alpha
 
 SUBSTANTIAL = 0.10          # C10: a "substantial" reduction of rank distance is at least 10%
 BASELINES = ("xx-mono", "xy")
@@ -31,13 +34,13 @@ def setups(data: ReportData) -> list[tuple[str, str]]:
 
 
 def group_of(data: ReportData, trainer: str, base: str, train_data: str) -> str | None:
-    """The group of a trainer in a setup; for hybrid the default alpha 0.5 (else the one with most seeds)."""
+    """The group of a trainer in a setup; for hybrid the default alpha (else the one with most seeds)."""
     trained = data.trained_groups(trainer)
     part = trained[(trained["base_model"] == base) & (trained["train_data"] == train_data)]
     if part.empty:
         return None
-    if trainer == "hybrid" and len(part) > 1:
-        default = part[np.isclose(part["alpha"].astype(float), 0.5)]
+    if uses_alpha(trainer) and len(part) > 1:
+        default = part[np.isclose(part["alpha"].astype(float), DEFAULT_ALPHA)]
         part = default if len(default) else part.assign(n=part["seeds"].map(len)).sort_values("n", ascending=False)
     return str(part.iloc[0]["group"])
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.report.data import LAREQA
+from bench.protocol import LAREQA_SETS as LAREQA
 from bench.report.tables import DATASET_NAMES
 from bench.report.verdict import INCONCLUSIVE, NOT_AS_STATED, NOT_TESTABLE, REFUTED, SUPPORTED, Context, Verdict
 

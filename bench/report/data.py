@@ -23,14 +23,12 @@ import pyarrow.parquet as pq
 import yaml
 
 from bench.results import ResultStore, safe_name
+from bench.train.trainers import uses_alpha
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
 REPORTED_CSV = REFERENCE_DIR / "elmahdy2024_reported.csv"
 CLAIMS_MD = REFERENCE_DIR / "claims.md"
 
-LAREQA = ("xquad-r", "mlqa-r")
-BEIR = ("scifact", "nfcorpus", "arguana")
-HELD_OUT = {"mlqa-r": "xquad-r", "xquad-r": "mlqa-r"}  # training set -> the LAReQA set it is scored on
 REPORTED_DATASETS = {"xquad-r": "xquad-r", "mlqa-r": "mlqa-r", "miracl": "miracl-dev"}  # ours -> the paper's
 LOWER_IS_BETTER = {"rank_distance"}
 TASK_KEY = ["dataset", "setting", "query_lang", "doc_lang"]
@@ -222,7 +220,7 @@ def _label(row, several_bases: bool, several_data: bool) -> str:
         cut = _LENGTH_CUT.search(row.group)  # a run kept apart by its cut: named by it, its length is recorded
         return f"{row.group[:cut.start()]}{row.group[cut.end():]} (untrained, cut to {cut.group(1)})" if cut \
             else f"{row.group} (untrained)"
-    label = f"hybrid α={float(row.alpha):g}" if row.trainer == "hybrid" and pd.notna(row.alpha) else row.trainer
+    label = f"{row.trainer} α={float(row.alpha):g}" if uses_alpha(row.trainer) and pd.notna(row.alpha) else row.trainer
     extra = [row.base_model] if several_bases else []
     extra += [f"on {row.train_data}"] if several_data else []
     label = f"{label} ({', '.join(extra)})" if extra else label

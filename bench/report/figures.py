@@ -13,9 +13,10 @@ from matplotlib.lines import Line2D
 
 from bench.report import stats
 from bench.report.compare import Comparison, compare, score_interval
-from bench.report.data import BEIR, HELD_OUT, LAREQA, ReportData
+from bench.protocol import DEFAULT_BEIR as BEIR, HELD_OUT, LAREQA_SETS as LAREQA, SETTINGS
+from bench.report.data import ReportData
 from bench.report.style import REFERENCE_COLOURS, save, trainer_colour
-from bench.report.tables import DATASET_NAMES, METRIC_NAMES, SETTINGS
+from bench.report.tables import DATASET_NAMES, METRIC_NAMES
 
 MTL_PARTS = ("mono", "cross", "translation", "lid")   # mtl's objectives, as its manifests log them
 HEADLINE = ("mtl", "xx-mono", "xy")                 # the forest plot's axis is fitted to these

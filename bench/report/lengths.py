@@ -8,6 +8,7 @@ import pandas as pd
 
 from bench.report.data import ReportData
 from bench.report.tables import DATASET_NAMES
+from bench.protocol import DEFAULT_BEIR
 
 
 def setup_text(lengths: set[int], precisions: set[str]) -> str:
@@ -96,7 +97,7 @@ def length_lines(data: ReportData) -> list[str]:
     for dataset, found in mixed.items():
         lines.append(f"- {DATASET_NAMES.get(dataset, dataset)}: scored at {' and '.join(found)}; numbers from "
                      "different setups sit in one table but are not compared.")
-    beir_trained = [d for d in datasets if d in ("scifact", "nfcorpus", "arguana") and d in mixed]
+    beir_trained = [d for d in datasets if d in DEFAULT_BEIR and d in mixed]
     if beir_trained:
         lines.append(_matched_reference_line(data, beir_trained))
     return lines

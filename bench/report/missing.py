@@ -6,8 +6,10 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.report.compare import group_scores
-from bench.report.data import LAREQA, ReportData
+from bench.protocol import LAREQA_SETS as LAREQA
+from bench.report.data import ReportData
 from bench.report.tables import DATASET_NAMES
+from bench.train.trainers import uses_alpha
 
 
 def expected_grid(definition: dict) -> list[dict]:
@@ -41,7 +43,7 @@ def missing_cells(data: ReportData) -> list[str]:
         if row.trainer == "none":
             present.add(("none", row.model, "", None, None, row.dataset, row.setting))
         else:
-            alpha = float(row.alpha) if row.trainer == "hybrid" and pd.notna(row.alpha) else None
+            alpha = float(row.alpha) if uses_alpha(row.trainer) and pd.notna(row.alpha) else None
             present.add((row.trainer, row.base_model, row.train_data, int(row.seed) if pd.notna(row.seed) else None,
                          alpha, row.dataset, row.setting))
     out = []

@@ -12,9 +12,10 @@ import numpy as np
 
 from bench.report import stats
 from bench.report.compare import MIN_SEEDS, macro_scores, score_interval
-from bench.report.data import BEIR, LAREQA, ReportData
+from bench.protocol import DEFAULT_BEIR as BEIR, LAREQA_SETS as LAREQA, SETTINGS
+from bench.report.data import ReportData
 from bench.report.style import SECOND_DIRECTION_HATCH, colours, save, second_direction
-from bench.report.tables import DATASET_NAMES, METRIC_NAMES, SETTINGS
+from bench.report.tables import DATASET_NAMES, METRIC_NAMES
 
 
 def _bar_panel(ax, data: ReportData, dataset: str, setting: str, metric: str, palette: dict[str, str],

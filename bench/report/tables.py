@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 
 from bench.report.compare import evaluation_setup, group_scores
-from bench.report.data import BEIR, LAREQA, REPORTED_DATASETS, ReportData
+from bench.protocol import DEFAULT_BEIR as BEIR, LAREQA_SETS as LAREQA
+from bench.report.data import REPORTED_DATASETS, ReportData
+from bench.protocol import BEIR_METRICS, SETTINGS
 
 DATASET_NAMES = {"xquad-r": "XQuAD-R", "mlqa-r": "MLQA-R", "scifact": "SciFact", "nfcorpus": "NFCorpus",
                  "arguana": "ArguAna", "miracl": "MIRACL"}
@@ -19,10 +21,8 @@ BASE_NAMES = {"xlm-r": "XLM-R", "labse": "LaBSE"}
 METRIC_NAMES = {"map": "mAP", "recall@1": "R@1", "recall@10": "R@10", "rank_distance": "rank distance",
                 "ndcg@10": "nDCG@10", "recall@100": "R@100", "map@100": "MAP@100", "mrr@10": "MRR@10"}
 PAPER_STRATEGIES = ("hybrid", "xx-mono", "xy")
-SETTINGS = ("mono", "cross", "multi")
 # The paper's recall per setting: R@1 where one candidate is relevant, R@10 in the multi setting.
 RECALL_BY_SETTING = {"mono": "recall@1", "cross": "recall@1", "multi": "recall@10"}
-BEIR_METRICS = ("ndcg@10", "recall@100", "map@100", "mrr@10")
 MISSING = "–"
 HEADER = ["Model", "Base", "Source", "Seeds", "Scored at"]   # "Scored at": evaluation tokens and precision
 PARTIAL = "†"

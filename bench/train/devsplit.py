@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.data.lareqa import LareqaData, Question
+from bench.protocol import SETTINGS
 
-SETTINGS = ("mono", "cross", "multi")
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ from pathlib import Path
 from bench.data.lareqa import LAREQA_LANGS
 from bench.data.pairs import Example
 from bench.data.task import DataError
+from bench.protocol import DEFAULT_BEIR, HELD_OUT, LAREQA_SETS
 
 # Evaluation sets scored by default beside the other LAReQA set (those of the offline mirror).
-DEFAULT_BEIR_EVAL = ("scifact", "nfcorpus", "arguana")
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ def normalise(text: str) -> str:
 
 def default_eval_data(train_data: str) -> tuple[str, ...]:
     """The cross-dataset protocol: the other LAReQA set plus the BEIR sets of the mirror."""
-    others = tuple(name for name in LAREQA_LANGS if name != train_data)
-    return others + DEFAULT_BEIR_EVAL
+    others = (HELD_OUT[train_data],) if train_data in HELD_OUT else LAREQA_SETS
+    return others + DEFAULT_BEIR
 
 
 def check_leak(train_data: str, eval_data: Sequence[str], allow_leak: bool) -> None:

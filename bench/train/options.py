@@ -15,9 +15,9 @@ from pathlib import Path
 from bench.data.lareqa import LAREQA_LANGS
 from bench.paths import PROJECT_ROOT
 from bench.precision import DEFAULT_PRECISION, check_precision
+from bench.protocol import DEFAULT_ALPHA
 
 MANIFEST = "manifest.json"
-DEFAULT_ALPHA = 0.5
 # Options that do not change what is trained: left out of the comparison with an existing run.
 _NOT_IDENTITY = ("out_dir", "force", "run_id", "threads", "device")
 # Options added after runs were recorded: left out of the identity at the value those runs had.

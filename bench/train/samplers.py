@@ -32,6 +32,7 @@ import numpy as np
 
 from bench.data.pairs import Example
 from bench.data.task import DataError
+from bench.protocol import DEFAULT_ALPHA
 
 MONO, CROSS, MIXED_MONO = "mono", "cross", "x-x"
 
@@ -300,7 +301,7 @@ class HybridSampler(LanguageBatchSampler):
 
     name = "hybrid"
 
-    def __init__(self, examples: Sequence[Example], batch_size: int, alpha: float = 0.5, **kwargs):
+    def __init__(self, examples: Sequence[Example], batch_size: int, alpha: float = DEFAULT_ALPHA, **kwargs):
         check_alpha(alpha)
         self.alpha = float(alpha)
         super().__init__(examples, batch_size, **kwargs)

@@ -1,13 +1,16 @@
 """The trainer registry: a name -> TrainerSpec mapping. Adding a trainer is one entry here: how its
-batches are drawn (role -> sampler) and what a step computes from them (an objective)."""
+batches are drawn (role -> sampler) and what a step computes from them (an objective). Torch-free, so that
+the experiment schema and the report can ask a trainer's metadata (uses_alpha, uses_heads) without loading
+torch: the objectives are imported when a step first runs."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bench.data.pairs import Example
-from bench.train.objectives import Objective, Terms, mtl_objective, retrieval_objective
+from bench.protocol import DEFAULT_ALPHA
 from bench.train.samplers import (Batch, EnEnSampler, HybridSampler, LanguageBatchSampler, MixedMonoSampler,
                                   XXMonoSampler, XYSampler)
 
@@ -20,11 +23,14 @@ class SamplerArgs:
     langs: tuple[str, ...] | None = None
     rank: int = 0
     world_size: int = 1
-    alpha: float = 0.5
+    alpha: float = DEFAULT_ALPHA
 
     def common(self) -> dict:
         return {"seed": self.seed, "num_steps": self.num_steps, "rank": self.rank, "world_size": self.world_size}
 
+
+if TYPE_CHECKING:
+    from bench.train.objectives import Objective, Terms
 
 SamplerFactory = Callable[[Sequence[Example], Sequence[Example], SamplerArgs], dict[str, LanguageBatchSampler]]
 
@@ -41,6 +47,18 @@ class TrainerSpec:
     # Bumped when a trainer keeps its name but changes what it does; part of the run identity past 1, so a
     # checkpoint of the earlier form is never taken for one of the new (options.identity).
     revision: int = 1
+
+
+def retrieval_objective(objective: Objective, batches: dict[str, Batch]) -> Terms:
+    from bench.train.objectives import retrieval_objective as compute
+
+    return compute(objective, batches)
+
+
+def mtl_objective(objective: Objective, batches: dict[str, Batch]) -> Terms:
+    from bench.train.objectives import mtl_objective as compute
+
+    return compute(objective, batches)
 
 
 def _single(cls: type[LanguageBatchSampler]) -> SamplerFactory:
@@ -108,6 +126,12 @@ TRAINERS: dict[str, TrainerSpec] = {
                     _mtl_3batch, mtl_objective, uses_heads=True, uses_tatoeba=True),
     ]
 }
+
+
+def uses_alpha(trainer: str) -> bool:
+    """Whether `trainer`'s runs carry an alpha (False for names outside the registry, e.g. "none")."""
+    spec = TRAINERS.get(trainer)
+    return bool(spec and spec.uses_alpha)
 
 
 def get_trainer(name: str) -> TrainerSpec:
