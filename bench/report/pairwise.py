@@ -278,8 +278,9 @@ def compare(name_a: str, name_b: str, experiment: str | None = None, metrics: li
             va, vb = sa[common].to_numpy(), sb[common].to_numpy()
             units.setdefault((spec, ta.suite, ta.dataset, ta.split, ta.setting, metric), []).append(
                 (ta.key, common.to_numpy(), va, vb))
-            rows.append({"kind": "task", "spec": str(spec), "suite": ta.suite, "dataset": ta.dataset, "split": ta.split, "setting": ta.setting,
-                         "pair": f"{ta.query_lang}-{ta.doc_lang}", "metric": metric,
+            rows.append({"kind": "task", "spec": str(spec), "suite": ta.suite, "dataset": ta.dataset,
+                         "split": ta.split, "setting": ta.setting, "pair": f"{ta.query_lang}-{ta.doc_lang}",
+                         "metric": metric,
                          **paired_row(va, vb, test=test, lower_is_better=metric in LOWER_IS_BETTER,
                                       n_resamples=n_resamples, seed=seed)})
         if missing and len(missing) == len(shared):
@@ -298,8 +299,8 @@ def compare(name_a: str, name_b: str, experiment: str | None = None, metrics: li
         row = paired_row(np.concatenate([p[2] for p in parts]), np.concatenate([p[3] for p in parts]),
                          groups=groups, clusters=clusters, test=test, lower_is_better=metric in LOWER_IS_BETTER,
                          n_resamples=n_resamples, seed=seed)
-        rows.append({"kind": "macro", "spec": str(spec), "suite": suite, "dataset": dataset, "split": split, "setting": setting,
-                     "pair": f"macro of {len(parts)}", "metric": metric, **row})
+        rows.append({"kind": "macro", "spec": str(spec), "suite": suite, "dataset": dataset, "split": split,
+                     "setting": setting, "pair": f"macro of {len(parts)}", "metric": metric, **row})
     table = pd.DataFrame(rows)
     if table.empty:
         raise ValueError(f"{a.label} and {b.label}: no query scored by both on the shared tasks")
@@ -310,12 +311,14 @@ def compare(name_a: str, name_b: str, experiment: str | None = None, metrics: li
     order = {str(spec): i for i, spec in enumerate(metrics or [None])}
     table = table.assign(order=table["spec"].map(order), macro=table["kind"] == "macro").sort_values(
         ["order", "suite", "dataset", "split", "setting", "macro"], kind="stable")
-    n_tasks = int((table["kind"] == "task").sum() / len(order))
-    legend = [f"A = {a.label} ({a.folder}), B = {b.label} ({b.folder})", "delta = A - B; 95% CI of the mean delta: paired percentile bootstrap "
-              f"({n_resamples} resamples, seed {seed}); p: two-sided {TESTS[test]}"
-              + (" (exact when 2^n <= resamples)" if test == "permutation" else "")
-              + f"; p_holm: Holm over the {n_tasks} task(s) compared{' (one family per metric)' if len(order) > 1 else ''}; "
-              f"wins / ties / losses: queries where A is better / equal / worse"]
+    n_tasks = int(table[table["kind"] == "task"].groupby("spec").size().max())
+    family = " (one family per metric)" if len(order) > 1 else ""
+    exact = " (exact when 2^n <= resamples)" if test == "permutation" else ""
+    legend = [f"A = {a.label} ({a.folder}), B = {b.label} ({b.folder})",
+              f"delta = A - B; 95% CI of the mean delta: paired percentile bootstrap ({n_resamples} resamples, seed "
+              f"{seed}); p: two-sided {TESTS[test]}{exact}"
+              + f"; p_holm: Holm over the {n_tasks} task(s) compared{family}; wins / ties / losses: queries where A is "
+              f"better / equal / worse"]
     if (table["kind"] == "macro").any():
         legend.append("macro of N: the mean over the setting's N tasks (languages or pairs) of their means; its test "
                       "and interval pool the per-query scores of all N tasks (weight 1 / (N x the task's queries)), "
