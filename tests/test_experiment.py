@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 import bench.experiment as experiment_module
+from bench.protocol import HELD_OUT
 from bench.cli import main
 from bench.experiment import ExperimentError, load_experiment, parse_experiment, plan, run_experiment
 from bench.results import ResultStore
@@ -147,7 +148,7 @@ def test_paper_grid_runs_in_the_design_priority_order():
     assert sorted(c.alpha for c in cells if c.trainer == "hybrid" and c.seed == 1 and c.train_data == "mlqa-r") \
         == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert experiment.eval_sets() == ["xquad-r", "mlqa-r"] and set(experiment.references) == {"me5-small", "bm25"}
-    assert experiment_module.HELD_OUT == {"mlqa-r": "xquad-r", "xquad-r": "mlqa-r"}
+    assert HELD_OUT == {"mlqa-r": "xquad-r", "xquad-r": "mlqa-r"}
 
 
 def test_only_the_chosen_stages_run(tiny_model_dir, data_dir, tmp_path):

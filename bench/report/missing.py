@@ -14,8 +14,8 @@ from bench.train.trainers import uses_alpha
 
 def expected_grid(definition: dict) -> list[dict]:
     """Every model the experiment file asks for, with the (dataset, setting) pairs it is to be scored on, as the
-    experiment runner expands the file (bench.experiment.expected_sets); a file it cannot read gives none."""
-    from bench.experiment import ExperimentError, expected_sets, parse_experiment
+    experiment runner expands the file (bench.experiment.schema.expected_sets); a file it cannot read gives none."""
+    from bench.experiment.schema import ExperimentError, expected_sets, parse_experiment
 
     try:
         experiment = parse_experiment(definition)

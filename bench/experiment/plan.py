@@ -1,0 +1,221 @@
+"""The grid's plan: each cell's checkpoint and training options, the tasks and run ids it is scored under,
+what is already done (here, or scored in full on another machine), and the shard a cell belongs to."""
+
+from __future__ import annotations
+
+import glob
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.experiment.schema import (Cell, Experiment, ExperimentError, Stage, suites_of,
+                                     unique_cells)
+from bench.precision import DEFAULT_PRECISION
+
+# What the runner appends to a model's results key: a length cut (-L128), then a precision (+bf16).
+_EVAL_SUFFIX = re.compile(r"(-L\d+)?(\+\w+)?$")
+
+
+def train_options(experiment: Experiment, cell: Cell, models_dir: str | None = None):
+    from bench.train.options import TrainOptions
+
+    return TrainOptions(trainer=cell.trainer, base=cell.base, train_data=cell.train_data, seed=cell.seed,
+                        alpha=cell.alpha, out_dir=models_dir, precision=experiment.precision, **experiment.training)
+
+
+def checkpoint_dir(experiment: Experiment, cell: Cell, models_dir: str | None = None) -> Path:
+    from bench.train.options import models_root, run_id_of
+
+    return models_root(models_dir) / run_id_of(train_options(experiment, cell, models_dir), cell.alpha)
+
+
+def is_trained(experiment: Experiment, cell: Cell, models_dir: str | None = None) -> bool:
+    """A finished checkpoint trained with exactly this cell's options."""
+    from bench.train.options import existing_run, identity, same_run
+
+    found = existing_run(checkpoint_dir(experiment, cell, models_dir))
+    return bool(found) and same_run(found.get("options"), identity(train_options(experiment, cell, models_dir),
+                                                                    cell.alpha))
+
+
+def suite_tasks_for(experiment: Experiment, suite: str, cache: dict) -> list:
+    """The tasks of one evaluation suite (`beir` or a LAReQA set), built once per run."""
+    from bench.data.suites import SuiteOptions, suite_tasks
+
+    if suite not in cache:
+        if suite == "beir":
+            block = experiment.beir or {}
+            options = SuiteOptions(datasets=tuple(block["datasets"]) if block.get("datasets") else None)
+        else:
+            block = experiment.lareqa or {}
+            options = SuiteOptions(settings=tuple(block["settings"]) if block.get("settings") else None,
+                                   langs=tuple(block["langs"]) if block.get("langs") else None)
+        cache[suite] = suite_tasks(suite, options)
+    return cache[suite]
+
+
+def stage_tasks(experiment: Experiment, stage: Stage | None, suite: str, cache: dict) -> list:
+    """A suite's tasks as `stage`'s cells are scored on them (its beir_datasets; references: all)."""
+    tasks = suite_tasks_for(experiment, suite, cache)
+    if suite != "beir" or stage is None or stage.beir_datasets is None:
+        return tasks
+    return [t for t in tasks if t.dataset in stage.beir_datasets]
+
+
+def eval_spec(experiment: Experiment, spec, suite: str):
+    """The spec as scored on `suite`: the experiment's sequence-length cut and precision apply to dense models."""
+    from bench.models.registry import with_max_seq_length, with_precision
+
+    block = (experiment.beir if suite == "beir" else experiment.lareqa) or {}
+    spec = with_max_seq_length(spec, int(block["max_seq_length"])) if block.get("max_seq_length") else spec
+    return with_precision(spec, experiment.precision)
+
+
+@dataclass
+class Step:
+    """One line of the plan: train a cell, or score a model on one suite."""
+
+    stage: str
+    action: str  # "train" | "evaluate"
+    model: str
+    suite: str = ""
+    tasks_total: int = 0
+    tasks_done: int = 0
+    done: bool = False
+    elsewhere: bool = False  # trained and scored in full on another machine: its checkpoint is not here
+    cell: int | None = None  # position in unique_cells(), the unit a shard takes; None for a reference
+
+    def describe(self) -> str:
+        if self.action == "train":
+            where = " (scored in full; checkpoint not on this machine)" if self.elsewhere else ""
+            return f"[{'done' if self.done else 'todo'}] train     {self.model}{where}"
+        state = "done" if self.done else f"{self.tasks_done}/{self.tasks_total} done"
+        return f"[{'done' if self.done else 'todo'}] evaluate  {self.model} on {self.suite} ({state})"
+
+
+def stored_key(experiment: Experiment, cell: Cell, models_dir: str | None = None) -> str | None:
+    """The results key (`<run name>@<weights fingerprint>`) under which this cell's checkpoint was scored, found
+    through the training manifest kept beside its results: so a grid resumes on a machine that never held the
+    checkpoint (trained on a lent GPU, say), as long as nothing of the cell is left to score."""
+    from bench.results import ResultStore
+    from bench.train.options import identity, same_run
+
+    store = ResultStore(experiment.name)
+    name = checkpoint_dir(experiment, cell, models_dir).name
+    wanted = identity(train_options(experiment, cell, models_dir), cell.alpha)
+    for path in sorted(store.folder.glob(f"{glob.escape(name)}@*/training_manifest.json")):
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if same_run(manifest.get("options"), wanted):
+            return _EVAL_SUFFIX.sub("", path.parent.name, count=1)
+    return None
+
+
+def plan(experiment: Experiment, models_dir: str | None = None, tasks_cache: dict | None = None) -> list[Step]:
+    """Every step of the grid in order, with what is already done."""
+    from bench.models.registry import resolve_model
+    from bench.results import ResultStore
+
+    store = ResultStore(experiment.name)
+    cache = {} if tasks_cache is None else tasks_cache
+    steps: list[Step] = []
+
+    def evaluation(stage: Stage | None, label: str, keys: dict[str, str] | None, suites: list[str]) -> list[Step]:
+        added = []
+        for suite in suites:
+            tasks = stage_tasks(experiment, stage, suite, cache)
+            done = 0 if keys is None else sum(store.done(keys[suite], t) for t in tasks)
+            added.append(Step(stage.name if stage else "references", "evaluate", label, suite, len(tasks), done,
+                              done == len(tasks)))
+        steps.extend(added)
+        return added
+
+    for name in experiment.references:
+        spec = resolve_model(name)
+        suites = suites_of(experiment, None)
+        evaluation(None, name, {s: eval_spec(experiment, spec, s).key for s in suites}, suites)
+    for index, (stage, cell) in enumerate(unique_cells(experiment)):
+        folder = checkpoint_dir(experiment, cell, models_dir)
+        suites = suites_of(experiment, cell)
+        train = Step(stage.name, "train", folder.name, done=is_trained(experiment, cell, models_dir), cell=index)
+        steps.append(train)
+        if train.done:
+            scored = evaluation(stage, folder.name, {s: eval_spec(experiment, resolve_model(str(folder)), s).key
+                                                     for s in suites}, suites)
+        else:
+            key = stored_key(experiment, cell, models_dir)
+            scored = evaluation(stage, folder.name, {s: suite_key(experiment, key, s) for s in suites}
+                                if key else None, suites)
+            # Scored in full elsewhere: nothing to train here. Partly scored: the checkpoint is needed again.
+            train.done = bool(key) and all(step.done for step in scored)
+            train.elsewhere = train.done
+        for step in scored:
+            step.cell = index
+    return steps
+
+
+def suite_key(experiment: Experiment, key: str, suite: str) -> str:
+    """A dense model's results key on `suite`: `key`, plus `-L<N>` where the experiment cuts the length, plus
+    `+<precision>` when it is not fp32 (as eval_spec's run id)."""
+    block = (experiment.beir if suite == "beir" else experiment.lareqa) or {}
+    key = f"{key}-L{int(block['max_seq_length'])}" if block.get("max_seq_length") else key
+    return f"{key}+{experiment.precision}" if experiment.precision != DEFAULT_PRECISION else key
+
+
+def shard_filter(shard: tuple[int, int] | None):
+    """index -> whether the cell at that grid position belongs to this shard."""
+    if shard is None:
+        return lambda index: True
+    k, n = shard
+    if not (n >= 1 and 1 <= k <= n):
+        raise ExperimentError(f"shard {k}/{n}: expected K/N with 1 <= K <= N")
+    return lambda index: index % n == k - 1
+
+
+def shard_steps(steps: list[Step], shard: tuple[int, int] | None) -> list[Step]:
+    """The steps a shard runs: its cells, and the references when it is shard 1 (as run_experiment does)."""
+    if shard is None:
+        return steps
+    mine = shard_filter(shard)
+    return [s for s in steps if (shard[0] == 1 if s.cell is None else mine(s.cell))]
+
+
+def check_references(experiment: Experiment, references: list[str] | None) -> list[str]:
+    if references is None:
+        return list(experiment.references)
+    unknown = [r for r in references if r not in experiment.references]
+    if unknown:
+        raise ExperimentError(f"experiment {experiment.name} has no reference {', '.join(unknown)}; its references: "
+                              f"{', '.join(experiment.references) or 'none'}")
+    return list(references)
+
+
+def check_stages(experiment: Experiment, stages: list[int] | None) -> set[int]:
+    numbers = set(range(1, len(experiment.stages) + 1))
+    if stages is None:
+        return numbers
+    unknown = sorted(set(stages) - numbers)
+    if unknown:
+        raise ExperimentError(f"experiment {experiment.name} has stages 1 to {len(numbers)}; no stage "
+                              f"{', '.join(map(str, unknown))}")
+    return set(stages)
+
+
+def describe_plan(experiment: Experiment, steps: list[Step], shard: tuple[int, int] | None = None) -> str:
+    """steps: the whole plan, or a shard's part of it (shard_steps), which the header then names."""
+    todo_train = sum(s.action == "train" and not s.done for s in steps)
+    todo_eval = sum(s.tasks_total - s.tasks_done for s in steps if s.action == "evaluate")
+    part = f", shard {shard[0]}/{shard[1]}" if shard else ""
+    lines = [f"experiment {experiment.name} ({experiment.source or 'inline'}{part}): "
+             f"{sum(s.action == 'train' for s in steps)} checkpoints, {todo_train} to train, "
+             f"{todo_eval} (model, task) evaluations to run; precision {experiment.precision}"]
+    stage = None
+    for step in steps:
+        if step.stage != stage:
+            stage = step.stage
+            lines.append(f"  {stage}:")
+        lines.append(f"    {step.describe()}")
+    return "\n".join(lines)
