@@ -65,10 +65,9 @@ def model_fingerprint(spec: ModelSpec) -> str:
     and pyserini version; a model folder's files other than its metadata (so rebuilding the same weights
     does not change it); a Hugging Face id as named."""
     if spec.kind == "bm25":
-        from bench.eval.retrievers import BM25_PARAMETERS
         from bench.models.bm25 import pyserini_version
 
-        return bm25_fingerprint(BM25_PARAMETERS["k1"], BM25_PARAMETERS["b"], pyserini_version())
+        return bm25_fingerprint(spec.bm25_k1, spec.bm25_b, pyserini_version())
     location = spec.locate()
     if location not in _model_digests:
         _model_digests[location] = folder_digest(Path(location)) if Path(location).is_dir() else f"hf:{location}"

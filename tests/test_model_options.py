@@ -276,4 +276,5 @@ def test_cli_bm25_parameters(data_env, capsys):
     assert "bm25-k1.2-b0.75: beir/scifact" in capsys.readouterr().out
     record = json.loads(task_files("bm25-k1.2-b0.75")[2].read_text())
     assert (record["bm25_k1"], record["bm25_b"], record["model_k1"], record["model_b"]) == (1.2, 0.75, 1.2, 0.75)
+    assert record["inputs"]["model"].startswith("bm25(k1=1.2,b=0.75,")  # the fingerprint names the values used
     assert "k1=1.2,b=0.75" in record["fingerprint"] and record["prompts"] is None

@@ -16,11 +16,6 @@ from bench.eval.search import check_search, dense_run, score_chunks
 from bench.models.registry import ModelSpec
 
 
-# The registry's BM25: Anserini's defaults for BEIR (a stored result's fingerprint names them). Other values come
-# from --bm25-k1 / --bm25-b through the spec (ModelSpec.bm25_k1, bm25_b) under their own run id.
-BM25_PARAMETERS = {"k1": 0.9, "b": 0.4}
-
-
 @contextmanager
 def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
     start = time.perf_counter()
