@@ -1,11 +1,12 @@
+import json
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.train.heads import (GradientReversalLayer, LanguageClassifier, grad_reverse, load_language_classifier,
-                               save_heads, translation_ranking_loss)
+from bench.train.heads import (HEADS_DIRNAME, GradientReversalLayer, LanguageClassifier, grad_reverse, save_heads,
+                               translation_ranking_loss)
 from bench.train.objectives import model_prompts
 
 
@@ -89,12 +90,23 @@ def test_translation_ranking_gradient_pulls_translations_together():
     assert F.cosine_similarity(src, tgt).mean().item() > before + 0.3
 
 
+def _load_language_classifier(checkpoint):
+    """The language-ID head saved beside a checkpoint, read back from what save_heads wrote."""
+    from safetensors.torch import load_file
+
+    heads = checkpoint / HEADS_DIRNAME
+    cfg = json.loads((heads / "config.json").read_text())["language_classifier"]
+    classifier = LanguageClassifier(cfg["dim"], cfg["languages"], cfg["reversal"])
+    classifier.load_state_dict(load_file(str(heads / cfg["weights"])))
+    return classifier
+
+
 def test_heads_round_trip(tmp_path):
     torch.manual_seed(0)
     head = LanguageClassifier(8, ["de", "en"], reversal=0.2)
     folder = save_heads(tmp_path, head, {"weights": {"lid": 1.0}})
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "language_classifier.safetensors"]
-    loaded = load_language_classifier(tmp_path)
+    loaded = _load_language_classifier(tmp_path)
     assert loaded.languages == ["de", "en"] and loaded.reverse.strength == 0.2
     x = torch.randn(3, 8)
     assert torch.equal(loaded(x), head(x))

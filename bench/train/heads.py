@@ -113,17 +113,3 @@ def save_heads(folder: Path, classifier: LanguageClassifier | None, extra: dict)
         config["language_classifier"] = {**classifier.config(), "weights": "language_classifier.safetensors"}
     (heads / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
     return heads
-
-
-def load_language_classifier(checkpoint: Path) -> LanguageClassifier:
-    """The language-ID head saved beside a checkpoint (to probe how language-agnostic it became)."""
-    from safetensors.torch import load_file
-
-    heads = Path(checkpoint) / HEADS_DIRNAME
-    config = json.loads((heads / "config.json").read_text())
-    if "language_classifier" not in config:
-        raise FileNotFoundError(f"{heads} holds no language classifier")
-    cfg = config["language_classifier"]
-    classifier = LanguageClassifier(cfg["dim"], cfg["languages"], cfg["reversal"])
-    classifier.load_state_dict(load_file(str(heads / cfg["weights"])))
-    return classifier
