@@ -97,10 +97,10 @@ def test_plain_jsonl_directly_in_the_folder_serves_one_language(root, tmp_path):
 def test_bad_records_name_file_and_line(root, tmp_path):
     path = tmp_path / "corpus" / "miracl-corpus-v1.0-sw" / "docs-0.jsonl.gz"
     write_docs(path, [DOCS[0], {"docid": "10#1", "title": "Kumi"}])
-    with pytest.raises(DataError, match=r"docs-0\.jsonl\.gz:2: record lacks text"):
+    with pytest.raises(DataError, match=r"docs-0\.jsonl\.gz:2: missing field\(s\) text \(MIRACL records"):
         miracl_tasks(["sw"], corpus_dir=tmp_path / "corpus", root=root)
     write_docs(path, [{"title": "Kumi", "text": "x"}])
-    with pytest.raises(DataError, match=r"docs-0\.jsonl\.gz:1: record lacks docid"):
+    with pytest.raises(DataError, match=r"docs-0\.jsonl\.gz:1: missing field\(s\) docid"):
         miracl_tasks(["sw"], corpus_dir=tmp_path / "corpus", root=root)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import shutil
 import tempfile
 import urllib.request
@@ -16,7 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.data.task import DataError, RetrievalTask
+from bench.data.task import DataError, RetrievalTask, document, json_record
 from bench.paths import data_root
 
 BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
@@ -65,31 +64,15 @@ def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]
         with path.open(encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
                 if line.strip():
-                    records.append((lineno, _record(line, path, lineno, required)))
+                    record = json_record(line, path, lineno, required)
+                    if not str(record["_id"]).strip():
+                        raise DataError(f"{path}:{lineno}: empty _id")
+                    records.append((lineno, record))
     except UnicodeDecodeError as e:
         raise DataError(f"{path}:{lineno + 1}: not UTF-8 ({e.reason}); re-save the file as UTF-8") from None
     if not records:
         raise DataError(f"{path} is empty: no records")
     return records
-
-
-def _record(line: str, path: Path, lineno: int, required: tuple[str, ...]) -> dict:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}:{lineno}: malformed JSON ({e.msg}); fix or remove that line") from None
-    if not isinstance(record, dict):
-        raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
-    missing = [k for k in required if k not in record]
-    if missing:
-        raise DataError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
-    if not str(record["_id"]).strip():
-        raise DataError(f"{path}:{lineno}: empty _id")
-    for key in ("title", "text"):
-        if record.get(key) is not None and not isinstance(record[key], str):
-            raise DataError(f"{path}:{lineno}: {key} is a {type(record[key]).__name__}; it must be a string (or "
-                            f"null for none)")
-    return record
 
 
 def _unique_by_id(records: list[tuple[int, dict]], path: Path) -> dict[str, dict]:
@@ -105,7 +88,7 @@ def _unique_by_id(records: list[tuple[int, dict]], path: Path) -> dict[str, dict
 def load_corpus(folder: Path) -> dict[str, dict[str, str]]:
     path = folder / "corpus.jsonl"
     records = _unique_by_id(_read_jsonl(path, ("_id", "text")), path)
-    return {rid: {"title": r.get("title") or "", "text": r["text"] or ""} for rid, r in records.items()}
+    return {rid: document(r) for rid, r in records.items()}
 
 
 def load_queries(folder: Path) -> dict[str, str | None]:

@@ -10,11 +10,10 @@ with records {"docid", "title", "text"}; plain `.jsonl` is accepted too.
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from bench.data.task import DataError, RetrievalTask
+from bench.data.task import DataError, RetrievalTask, document, json_record
 from bench.paths import data_root
 
 # The 16 "known" languages (training data released) and the 2 "surprise" ones (dev/test only).
@@ -25,6 +24,7 @@ METRICS = ("ndcg@10", "recall@100")
 CORPUS_HINT = ("the MIRACL corpus is not in the offline mirror: download the Hugging Face dataset "
                "miracl/miracl-corpus (folders miracl-corpus-v1.0-<lang>/docs-*.jsonl.gz) and pass its folder "
                "with --corpus DIR")
+LAYOUT = 'MIRACL records are {"docid", "title", "text"}'
 
 
 def _miracl_dir(root: Path | None) -> Path:
@@ -140,32 +140,16 @@ def load_corpus(files: Iterable[Path]) -> dict[str, dict[str, str]]:
             with opener(path, "rt", encoding="utf-8") as f:
                 for lineno, line in enumerate(f, 1):
                     if line.strip():
-                        docid, doc = _corpus_record(line, path, lineno)
+                        record = json_record(line, path, lineno, ("docid", "text"), LAYOUT)
+                        docid = str(record["docid"])
                         if docid in corpus:
                             raise DataError(f"{path}:{lineno}: duplicate docid {docid!r}")
-                        corpus[docid] = doc
+                        corpus[docid] = document(record)
         except (OSError, EOFError, UnicodeDecodeError) as e:
             raise DataError(f"{path}: unreadable ({e}); re-download it") from None
     if not corpus:
         raise DataError(f"{', '.join(map(str, files))}: no documents (empty files); re-download the corpus")
     return corpus
-
-
-def _corpus_record(line: str, path: Path, lineno: int) -> tuple[str, dict[str, str]]:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}:{lineno}: malformed JSON ({e.msg})") from None
-    if not isinstance(record, dict):
-        raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
-    missing = [k for k in ("docid", "text") if k not in record]
-    if missing:
-        raise DataError(f"{path}:{lineno}: record lacks {', '.join(missing)} (MIRACL records are "
-                        f"{{\"docid\", \"title\", \"text\"}})")
-    for key in ("title", "text"):
-        if record.get(key) is not None and not isinstance(record[key], str):
-            raise DataError(f"{path}:{lineno}: {key} is a {type(record[key]).__name__}; it must be a string")
-    return str(record["docid"]), {"title": record.get("title") or "", "text": record["text"] or ""}
 
 
 def miracl_tasks(langs: Iterable[str] | None = None, corpus_dir: Path | None = None,

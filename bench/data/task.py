@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,32 @@ from bench.protocol import BEIR_METRICS
 
 class DataError(ValueError):
     """Bad or missing input data; the message says what is wrong and how to fix it."""
+
+
+def json_record(line: str, path: Path, lineno: int, required: tuple[str, ...], layout: str = "") -> dict:
+    """One line of a JSONL corpus or query file (BEIR, MIRACL) as a dict; DataError naming the file and line
+    when it is not JSON, not an object, lacks a `required` field (`layout`: what a record should hold), or has a
+    title or text that is neither a string nor null."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{lineno}: malformed JSON ({e.msg}); fix or remove that line") from None
+    if not isinstance(record, dict):
+        raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+    missing = [k for k in required if k not in record]
+    if missing:
+        note = f" ({layout})" if layout else ""
+        raise DataError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}{note}")
+    for key in ("title", "text"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            raise DataError(f"{path}:{lineno}: {key} is a {type(record[key]).__name__}; it must be a string (or "
+                            f"null for none)")
+    return record
+
+
+def document(record: dict) -> dict[str, str]:
+    """A corpus entry from a record checked by json_record: {"title", "text"}, null or absent as ""."""
+    return {"title": record.get("title") or "", "text": record["text"] or ""}
 
 
 @dataclass
