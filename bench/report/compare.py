@@ -116,7 +116,7 @@ def score_interval(data: ReportData, group: str, dataset: str, setting: str, met
 
 
 @dataclass
-class Comparison:
+class Comparison(stats.SeedSides):
     """One strategy-level comparison a - b on a (dataset, setting, metric), or on the units of some languages
     (`scope`). p_holm is set by the family the comparison belongs to, p_report by the report-wide check."""
 
@@ -146,22 +146,6 @@ class Comparison:
     coverage: str = ""               # "" when both groups have every cell, else what the test rests on
     refused: str = ""                # why it was not tested (different lengths or precisions)
     threshold: float = MIN_EFFECT    # at the default effect threshold
-
-    @property
-    def seeds_a(self) -> int:
-        return len(self.seed_values_a)
-
-    @property
-    def seeds_b(self) -> int:
-        return len(self.seed_values_b)
-
-    @property
-    def sd_a(self) -> float:
-        return stats.seed_spread(self.seed_values_a).std
-
-    @property
-    def sd_b(self) -> float:
-        return stats.seed_spread(self.seed_values_b).std
 
     @property
     def lower_is_better(self) -> bool:

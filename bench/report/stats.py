@@ -214,8 +214,32 @@ def seed_spread(values) -> SeedSpread:
 # A side with one seed has no measurable seed spread: the result is then about checkpoints, and says so.
 
 
+class SeedSides:
+    """Seed counts and spreads of a result with `seed_values_a` / `seed_values_b` (each seed's macro score on
+    the common units): StrategyResult here, compare.Comparison in the report."""
+
+    seed_values_a: tuple[float, ...]
+    seed_values_b: tuple[float, ...]
+
+    @property
+    def seeds_a(self) -> int:
+        return len(self.seed_values_a)
+
+    @property
+    def seeds_b(self) -> int:
+        return len(self.seed_values_b)
+
+    @property
+    def sd_a(self) -> float:
+        return seed_spread(self.seed_values_a).std
+
+    @property
+    def sd_b(self) -> float:
+        return seed_spread(self.seed_values_b).std
+
+
 @dataclass(frozen=True)
-class StrategyResult:
+class StrategyResult(SeedSides):
     """mean over seeds of macro(a) - mean over seeds of macro(b), on the units both strategies have."""
 
     difference: float
@@ -230,14 +254,6 @@ class StrategyResult:
     n_units: int
     n_clusters: int
     n_resamples: int
-
-    @property
-    def seeds_a(self) -> int:
-        return len(self.seed_values_a)
-
-    @property
-    def seeds_b(self) -> int:
-        return len(self.seed_values_b)
 
 
 def _seed_cluster_sums(values: np.ndarray, weights: np.ndarray, clusters) -> np.ndarray:
