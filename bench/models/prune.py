@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.models.provision import DTYPE_Q4_0, Q4_BLOCK, Q4_BLOCK_WEIGHTS, _Cursor, parse_e5_file
+from bench.models.provision.q4 import DTYPE_Q4_0, Q4_BLOCK, Q4_BLOCK_WEIGHTS, _Cursor, parse_e5_file
 
 HEADER_FORMAT = "I7ifi"  # version, hidden, layers, heads, intermediate, vocab_rows, max_positions, type_vocab,
 #                          eps, block (e5.c)
