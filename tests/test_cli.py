@@ -18,7 +18,7 @@ def bench(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-@pytest.mark.parametrize("args", [("--help",), ("run", "--help"), ("list", "--help")])
+@pytest.mark.parametrize("args", [("--help",), ("run", "--help"), ("list", "--help"), ("train", "--help")])
 def test_help(args):
     result = bench(*args)
     assert result.returncode == 0, result.stderr
@@ -119,6 +119,30 @@ def test_run_has_mteb_style_short_flags():
                                       "xquad-r", "--langs", "en", "de"])
     assert (short.model, short.datasets, short.langs) == (["bm25", "me5-small"], ["xquad-r"], ["en", "de"])
     assert vars(short) == vars(long)
+
+
+def test_train_flags_are_the_training_options():
+    """Each TrainOptions field is one `train` flag (declared once, in bench/train/options.py): the flags' defaults
+    are the options' defaults, and the command-line forms (0 for no limit, --no-hard-negatives, lists) convert."""
+    from dataclasses import fields
+
+    from bench.cli import build_parser
+    from bench.train.options import TrainOptions, options_from_args
+
+    def parsed(*flags: str) -> TrainOptions:
+        return options_from_args(TrainOptions, build_parser().parse_args(["train", "--trainer", "mtl", "--base", "b",
+                                                                           *flags]))
+
+    assert parsed() == TrainOptions(trainer="mtl", base="b")
+    assert all("cli" in f.metadata for f in fields(TrainOptions))
+    options = parsed("--max-seq-length", "0", "--no-hard-negatives", "--tatoeba", "--langs", "de", "en",
+                     "--eval-data", "scifact", "--w-lid", "0", "--freeze-embeddings", "--alpha", "0.3")
+    assert (options.max_seq_length, options.hard_negatives, options.tatoeba, options.langs, options.eval_data) == (
+        None, False, (), ("de", "en"), ("scifact",))
+    assert (options.w_lid, options.freeze_embeddings, options.alpha) == (0.0, True, 0.3)
+    assert parsed("--tatoeba", "de", "--max-seq-length", "64").tatoeba == ("de",)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--base", "b"])  # --trainer is required
 
 
 def _store_lareqa_rows(experiment: str) -> None:

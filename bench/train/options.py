@@ -7,9 +7,11 @@ an option existed still match when they ran at that option's neutral value."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import operator
 import os
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from bench.data.lareqa import LAREQA_LANGS
@@ -46,41 +48,121 @@ class MtlWeights:
                 raise ValueError(f"MTL weight {name} must be non-negative, got {value}")
 
 
+# ------------------------------------------------------------------------------------------ options as flags
+#
+# Each option is declared once, as a dataclass field whose metadata says how it appears on the command line:
+# `add_option_arguments` makes the flags of a parser from the fields, `options_from_args` reads them back.
+
+
+def option(default=MISSING, *, help: str, flag: str | None = None, positional: bool = False, type=None,
+           nargs: str | None = None, metavar: str | None = None, choices=None, to_option=None):
+    """A dataclass field that is also a command-line flag (`--field-name`, or `flag`; a bare name with
+    `positional`). `help` may name the default as {default}. The argparse type comes from the annotation (int,
+    float; bool: a store_true flag) unless `type` is given; options with `nargs` become tuples; `to_option`
+    turns the parsed value into the option's (e.g. 0 -> None)."""
+    cli = {"help": help, "flag": flag, "positional": positional, "type": type, "nargs": nargs, "metavar": metavar,
+           "choices": choices, "to_option": to_option}
+    return field(default=default, metadata={"cli": cli})
+
+
+def _cli_fields(cls, exclude=()):
+    return [f for f in fields(cls) if "cli" in f.metadata and f.name not in exclude]
+
+
+def _dest(f) -> str:
+    cli = f.metadata["cli"]
+    return f.name if cli["positional"] else (cli["flag"] or f.name).lstrip("-").replace("-", "_")
+
+
+def add_option_arguments(parser: argparse.ArgumentParser, cls, exclude=()) -> None:
+    """One argument per field of the dataclass `cls` declared with `option` (but those in `exclude`)."""
+    for f in _cli_fields(cls, exclude):
+        cli = f.metadata["cli"]
+        kind = str(f.type).removesuffix(" | None")  # annotations are strings here (from __future__ import annotations)
+        kwargs = {"help": cli["help"].replace("{default}", str(None if f.default is MISSING else f.default))}
+        if kind == "bool":
+            kwargs["action"] = "store_true"
+        else:
+            argument_type = cli["type"] or {"int": int, "float": float}.get(kind)
+            if argument_type is not None:
+                kwargs["type"] = argument_type
+            if f.default is not MISSING:
+                kwargs["default"] = f.default
+            kwargs.update({k: cli[k] for k in ("nargs", "metavar", "choices") if cli[k] is not None})
+        if cli["positional"]:
+            parser.add_argument(f.name, **kwargs)
+        else:
+            parser.add_argument(cli["flag"] or "--" + f.name.replace("_", "-"), required=f.default is MISSING,
+                                **kwargs)
+
+
+def options_from_args(cls, args: argparse.Namespace, exclude=(), **values):
+    """An instance of `cls` from the parsed flags of add_option_arguments(..., cls, exclude), plus `values`."""
+    for f in _cli_fields(cls, exclude):
+        cli = f.metadata["cli"]
+        value = getattr(args, _dest(f))
+        if cli["nargs"] and value is not None:
+            value = tuple(value)
+        values[f.name] = cli["to_option"](value) if cli["to_option"] else value
+    return cls(**values)
+
+
+def _zero_is_none(value):
+    return value or None
+
+
 @dataclass
 class TrainOptions:
-    trainer: str
-    base: str
-    train_data: str = "mlqa-r"
-    seed: int = 1
-    steps: int = 300
-    batch_size: int = 32
-    lr: float = 3e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_grad_norm: float = 1.0
-    max_seq_length: int | None = 128  # the training cut; the saved checkpoint keeps the base model's own limit
-    freeze_embeddings: bool = False
-    alpha: float | None = None  # hybrid only; None: DEFAULT_ALPHA
-    langs: tuple[str, ...] | None = None  # training languages; None: all of the training set
-    hard_negatives: bool = True
-    tatoeba: tuple[str, ...] | None = None  # None: no Tatoeba pairs; (): those of the training languages
-    eval_data: tuple[str, ...] | None = None  # None: the other LAReQA set + scifact, nfcorpus, arguana
-    allow_leak: bool = False
-    scale: float = 20.0
-    w_mono: float = MtlWeights.mono
-    w_cross: float = MtlWeights.cross
-    w_lid: float = MtlWeights.lid
-    w_translation: float = MtlWeights.translation
-    reversal: float = MtlWeights.reversal
-    head_lr: float = 1e-3
-    precision: str = DEFAULT_PRECISION  # fp32, or bf16 autocast (fp32 master weights, optimiser state, losses)
-    dev_fraction: float | None = None  # hold out this share of the training questions as a dev split (devsplit.py)
-    log_every: int = 10
-    device: str | None = None  # None: cuda (the local rank's GPU) when available, else cpu
-    threads: int | None = None  # torch CPU threads; None: torch's default (OMP_NUM_THREADS, else the cores)
-    out_dir: str | None = None  # None: $BENCH_MODELS, else <project>/models
-    run_id: str | None = None
-    force: bool = False
+    trainer: str = option(help="a registered trainer (python -m bench list trainers)")
+    base: str = option(help="base model: me5-small, minilm-l6, or a model folder")
+    train_data: str = option("mlqa-r", help="mlqa-r or xquad-r (default {default})")
+    seed: int = option(1, help="default {default}")
+    steps: int = option(300, help="optimiser steps (default {default})")
+    batch_size: int = option(32, help="pairs per batch and rank (default {default})")
+    lr: float = option(3e-5, help="AdamW learning rate (default {default})")
+    weight_decay: float = option(0.01, help="default {default}")
+    warmup_ratio: float = option(0.1, help="linear warmup share of the steps, then linear decay (default {default})")
+    max_grad_norm: float = option(1.0, help="gradient clipping, 0 for none (default {default})")
+    # The training cut; the saved checkpoint keeps the base model's own limit.
+    max_seq_length: int | None = option(128, to_option=_zero_is_none, help="truncate texts to this many tokens, 0 "
+                                        "for the model's own limit (default {default})")
+    freeze_embeddings: bool = option(False, help="freeze the word-embedding matrix (about half the step time for "
+                                     "me5-small)")
+    alpha: float | None = option(None, help=f"hybrid: probability of a mono batch (default {DEFAULT_ALPHA})")
+    langs: tuple[str, ...] | None = option(None, nargs="+", help="training languages (default: all of the "
+                                           "training set)")
+    hard_negatives: bool = option(True, flag="--no-hard-negatives", to_option=operator.not_, help="train on pairs, "
+                                  "without the hard negative (default: triplets; pairs whose paragraph has one "
+                                  "sentence are left out)")
+    # None: no Tatoeba pairs; (): those of the training languages.
+    tatoeba: tuple[str, ...] | None = option(None, nargs="*", metavar="LANG", help="mtl: add Tatoeba bitext pairs "
+                                             "to the translation-ranking data (no LANG: the training languages)")
+    eval_data: tuple[str, ...] | None = option(None, nargs="+", help="the sets the run will be scored on, for the "
+                                               "leakage audit (default: the other LAReQA set + scifact nfcorpus "
+                                               "arguana)")
+    allow_leak: bool = option(False, help="allow evaluating on the training set")
+    scale: float = option(20.0, help="InfoNCE scale, 1/temperature (default {default})")
+    w_mono: float = option(MtlWeights.mono, help="mtl: mono-batch loss weight ({default})")
+    w_cross: float = option(MtlWeights.cross, help="mtl: cross-batch loss weight ({default})")
+    w_lid: float = option(MtlWeights.lid, help="mtl: language-ID head weight, 0 to drop it ({default})")
+    w_translation: float = option(MtlWeights.translation, help="mtl: translation-ranking weight, 0 to drop it "
+                                  "({default})")
+    reversal: float = option(MtlWeights.reversal, help="mtl: gradient-reversal strength lambda ({default})")
+    head_lr: float = option(1e-3, help="mtl: learning rate of the heads ({default})")
+    precision: str = option(DEFAULT_PRECISION, help="fp32, or bf16: autocast bf16 forward and backward with fp32 "
+                            "master weights, optimiser state, similarities and losses; needs native bf16 (CPU "
+                            "avx512_bf16/amx_bf16, or a bf16 GPU); recorded, run id -bf16 (default {default})")
+    dev_fraction: float | None = option(None, help="hold out this share of the training set's question ids (whole "
+                                        "paragraphs) as a dev split, left out of training (run id -dev<F>; for "
+                                        "tuning, e.g. the mtl sweep)")
+    log_every: int = option(10, help="loss-curve point every N steps (default {default})")
+    device: str | None = option(None, help="cpu, cuda, cuda:1 ... (default: the local GPU if any, else cpu)")
+    threads: int | None = option(None, help="torch CPU threads (default: OMP_NUM_THREADS, else the cores; on a busy "
+                                 "machine 1 can be several times faster)")
+    out_dir: str | None = option(None, help="models root (default: $BENCH_MODELS, else <project>/models)")
+    run_id: str | None = option(None, help="folder name (default {trainer}[-a{alpha}]-{base}-{data}-s{seed}-"
+                                "{steps}steps[-dev{fraction}][-bf16])")
+    force: bool = option(False, help="overwrite an existing checkpoint folder")
 
 
 # ------------------------------------------------------------------------------------------ naming
