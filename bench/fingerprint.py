@@ -24,6 +24,7 @@ from bench.eval.metrics import METRIC_CODE_VERSION
 from bench.models.registry import ModelSpec
 from bench.paths import data_root
 from bench.protocol import LAREQA_SETS
+from bench.runkey import RunKey
 
 LEGACY_K = 1000  # the only depth `run` and `experiment` used before k was recorded
 _file_digests: dict[tuple[str, int, int], str] = {}
@@ -269,11 +270,11 @@ def _current_model(record: dict) -> str | None:
 
 
 def _spec_of(record: dict, run_id: str) -> ModelSpec:
-    import re
-
-    length = re.search(r"-L(\d+)(?:\+\w+)?$", run_id)
+    """The spec a stored run was made with, as far as its key says (the parts that enter its inputs)."""
+    key = RunKey.parse(run_id)
     return ModelSpec(name=str(record.get("model")), kind="bm25" if record.get("model") == "bm25" else "dense",
-                     description="", max_seq_length=int(length.group(1)) if length else None, run_id=run_id)
+                     description="", max_seq_length=key.length, run_id=key.model, backend=key.backend or "torch",
+                     precision=key.precision or "fp32", search="faiss-hnsw" if key.search else "exact")
 
 
 if __name__ == "__main__":  # python -m bench.fingerprint EXPERIMENT...: migrate stored results

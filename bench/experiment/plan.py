@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import glob
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.experiment.schema import (Cell, Experiment, ExperimentError, Stage, suites_of,
                                      unique_cells)
-from bench.precision import DEFAULT_PRECISION
+from bench.runkey import RunKey
 
-# What the runner appends to a model's results key: a length cut (-L128), then a precision (+bf16).
-_EVAL_SUFFIX = re.compile(r"(-L\d+)?(\+\w+)?$")
 
 
 def train_options(experiment: Experiment, cell: Cell, models_dir: str | None = None):
@@ -110,7 +107,7 @@ def stored_key(experiment: Experiment, cell: Cell, models_dir: str | None = None
         except (OSError, ValueError):
             continue
         if same_run(manifest.get("options"), wanted):
-            return _EVAL_SUFFIX.sub("", path.parent.name, count=1)
+            return RunKey.parse(path.parent.name).model
     return None
 
 
@@ -158,11 +155,10 @@ def plan(experiment: Experiment, models_dir: str | None = None, tasks_cache: dic
 
 
 def suite_key(experiment: Experiment, key: str, suite: str) -> str:
-    """A dense model's results key on `suite`: `key`, plus `-L<N>` where the experiment cuts the length, plus
-    `+<precision>` when it is not fp32 (as eval_spec's run id)."""
+    """A dense model's results key on `suite` (as eval_spec's): the experiment's length cut and precision."""
     block = (experiment.beir if suite == "beir" else experiment.lareqa) or {}
-    key = f"{key}-L{int(block['max_seq_length'])}" if block.get("max_seq_length") else key
-    return f"{key}+{experiment.precision}" if experiment.precision != DEFAULT_PRECISION else key
+    return RunKey(model=key, length=int(block["max_seq_length"]) if block.get("max_seq_length") else None,
+                  precision=None if experiment.precision == "fp32" else experiment.precision).format()
 
 
 def shard_filter(shard: tuple[int, int] | None):

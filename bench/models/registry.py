@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench.runkey import RunKey
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -22,7 +24,9 @@ class ModelSpec:
     alpha: float | None = None
     seed: int | None = None
     max_seq_length: int | None = None  # None: the model's own setting
-    run_id: str = ""  # results key; the name when empty
+    # The model part of the results key: the name when empty; `<folder>@<weights fingerprint>` for a folder,
+    # `bm25-k<k1>-b<b>` for tuned BM25. The suffixes come from the fields below (bench/runkey.py).
+    run_id: str = ""
     backend: str = "torch"  # dense encoder numerics: torch (fp32 reference), int8, onnx (see eval/backends.py)
     search: str = "exact"  # dense top-k: exact (chunked matmul), faiss (IndexFlatIP), faiss-hnsw (approximate)
     precision: str = "fp32"  # dense encoding numerics: fp32 (reference) or bf16 autocast (see bench/precision.py)
@@ -35,7 +39,17 @@ class ModelSpec:
 
     @property
     def key(self) -> str:
-        return self.run_id or self.name
+        """The results key: the model part, then a suffix for each numerics-changing option (bench/runkey.py)."""
+        return self.run_key.format()
+
+    @property
+    def run_key(self) -> RunKey:
+        prompted = self.query_prompt is not None or self.doc_prompt is not None
+        return RunKey(model=self.run_id or self.name, length=self.max_seq_length,
+                      backend=None if self.backend == "torch" else self.backend,
+                      precision=None if self.precision == "fp32" else self.precision,
+                      search="hnsw" if self.search == "faiss-hnsw" else None,
+                      prompt=prompt_tag(self.query_prompt, self.doc_prompt) if prompted else None)
 
 
 def _minilm() -> str:
@@ -68,7 +82,7 @@ def with_max_seq_length(spec: ModelSpec, tokens: int) -> ModelSpec:
     """The same model truncated to `tokens`; its results are kept apart under `<key>-L<tokens>`."""
     if spec.kind != "dense":
         return spec  # BM25 reads whole documents
-    return replace(spec, max_seq_length=tokens, run_id=f"{spec.key}-L{tokens}")
+    return replace(spec, max_seq_length=tokens)
 
 
 def with_backend(spec: ModelSpec, backend: str) -> ModelSpec:
@@ -79,7 +93,7 @@ def with_backend(spec: ModelSpec, backend: str) -> ModelSpec:
         return spec
     if spec.backend != "torch":
         raise ValueError(f"{spec.key} already uses backend {spec.backend}; cannot also use {backend}")
-    return replace(spec, backend=backend, run_id=f"{spec.key}+{backend}")
+    return replace(spec, backend=backend)
 
 
 def with_precision(spec: ModelSpec, precision: str) -> ModelSpec:
@@ -96,7 +110,7 @@ def with_precision(spec: ModelSpec, precision: str) -> ModelSpec:
     if spec.backend != "torch":
         raise PrecisionError(f"{spec.key} uses backend {spec.backend}, which has its own numerics; "
                              f"--precision {precision} applies to the torch backend only")
-    return replace(spec, precision=precision, run_id=f"{spec.key}+{precision}")
+    return replace(spec, precision=precision)
 
 
 def with_search(spec: ModelSpec, method: str) -> ModelSpec:
@@ -108,7 +122,7 @@ def with_search(spec: ModelSpec, method: str) -> ModelSpec:
     if method != "exact" and spec_similarity(spec) == "manhattan":
         raise ValueError(f"{spec.key}: similarity_fn_name 'manhattan' is not supported yet with --search faiss*; "
                          "use --search exact")
-    return replace(spec, search=method, run_id=f"{spec.key}+hnsw" if method == "faiss-hnsw" else spec.key)
+    return replace(spec, search=method)
 
 
 # sentence-transformers' SimilarityFunction values a single-vector model may name in
@@ -164,8 +178,7 @@ def with_prompts(spec: ModelSpec, query_prompt: str | None = None, doc_prompt: s
         return spec
     if spec.query_prompt is not None or spec.doc_prompt is not None:
         raise ValueError(f"{spec.key} already has a prompt override")
-    return replace(spec, query_prompt=query_prompt, doc_prompt=doc_prompt,
-                   run_id=f"{spec.key}+p{prompt_tag(query_prompt, doc_prompt)}")
+    return replace(spec, query_prompt=query_prompt, doc_prompt=doc_prompt)
 
 
 DEFAULT_BM25 = (0.9, 0.4)  # (k1, b): Anserini's defaults for BEIR, the registry's bm25

@@ -11,9 +11,7 @@ The evaluation length and precision of every score are read from its run record 
 from __future__ import annotations
 
 import json
-import os
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from bench.results import ResultStore, safe_name
+from bench.runkey import RunKey
 from bench.train.trainers import uses_alpha
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
@@ -35,9 +34,6 @@ TASK_KEY = ["dataset", "setting", "query_lang", "doc_lang"]
 PER_QUERY_COLUMNS = ["run_id", "dataset", "setting", "query_lang", "doc_lang", "query_id", "metric", "value"]
 # The per-query metrics a report tests or checks (a paper grid holds tens of millions of per-query rows).
 TESTED_METRICS = ("map", "rank_distance", "ndcg@10")
-_TRAIN_DATA_IN_NAME = re.compile(r"-(mlqa-r|xquad-r)-s\d+")
-_LENGTH_CUT = re.compile(r"-L(\d+)(?=$|\+)")
-_VARIANT = re.compile(r"\+([A-Za-z0-9_]+)")  # run-id suffixes of numerics-changing variants: +int8, +onnx, +hnsw
 
 
 @dataclass
@@ -81,8 +77,8 @@ def load_report_data(name: str, root: Path | None = None, models_root: Path | No
     notes: list[str] = []
     scores = with_records(store.folder, kept_runs(store.load(), notes))
     manifests, sources = training_manifests(store.folder, scores, models_root, notes)
-    scores = with_groups(scores, manifests)
     definition, definition_path = experiment_definition(name, store.folder)
+    scores = with_groups(scores, manifests, definition_train_data(definition, notes))
     return ReportData(
         name=name, folder=store.folder, scores=scores, groups=group_table(scores),
         per_query=per_query_scores(store.folder, scores), manifests=manifests, manifest_sources=sources,
@@ -102,12 +98,10 @@ def kept_runs(tidy: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     if tidy.empty:
         return tidy.assign(variant=pd.Series(dtype=str), checkpoint=pd.Series(dtype=str))
     tidy = tidy.copy()
-    cut = tidy["run_id"].map(length_cut)
-    tidy["variant"] = tidy["run_id"].map(lambda r: "+".join(_VARIANT.findall(str(r))))
-    tidy["variant"] = np.where(cut.notna(), "L" + cut.fillna(0).astype(int).astype(str), "") + \
-        np.where((cut.notna()) & (tidy["variant"] != ""), "+", "") + tidy["variant"]
+    keys = [RunKey.parse(str(r)) for r in tidy["run_id"]]
+    tidy["variant"] = ["+".join(key.variants) for key in keys]
     tidy["checkpoint"] = tidy["model"].astype(str)
-    tidy["model"] = tidy["checkpoint"] + [_suffix(v) for v in tidy["variant"]]
+    tidy["model"] = [replace(key, model=checkpoint).format() for key, checkpoint in zip(keys, tidy["checkpoint"])]
     key = ["model", "split", *TASK_KEY, "metric"]
     newest = tidy.sort_values("created_at").drop_duplicates(key, keep="last")
     dropped = sorted(set(tidy["run_id"]) - set(newest["run_id"]))
@@ -117,13 +111,6 @@ def kept_runs(tidy: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         notes.append(f"runs superseded by a newer run of the same model and task (not reported): "
                      f"{', '.join(dropped + partly)}")
     return newest.reset_index(drop=True)
-
-
-def length_cut(run_id: str) -> float:
-    """The `-L<N>` of a run id (`<key>-L<N>`), else nan: it names a run apart, the length itself is read from
-    the run record."""
-    match = _LENGTH_CUT.search(str(run_id))
-    return float(match.group(1)) if match else np.nan
 
 
 def _suffix(variant: str) -> str:
@@ -162,18 +149,35 @@ def with_records(folder: Path, scores: pd.DataFrame) -> pd.DataFrame:
     return merged
 
 
-def train_data_of(model: str, manifest: dict | None) -> str:
+def train_data_of(checkpoint: str, manifest: dict | None, planned: dict[str, str]) -> str:
+    """The training set of a checkpoint: its manifest's, else what the experiment file planned for a checkpoint
+    of that name, else "unknown"."""
     if manifest and manifest.get("train_data"):
         return str(manifest["train_data"])
-    match = _TRAIN_DATA_IN_NAME.search(model)
-    return match.group(1) if match else "unknown"
+    return planned.get(checkpoint, "unknown")
 
 
-def with_groups(scores: pd.DataFrame, manifests: dict[str, dict]) -> pd.DataFrame:
+def definition_train_data(definition: dict | None, notes: list[str]) -> dict[str, str]:
+    """checkpoint name -> training set, for every cell of the experiment file the results were made under."""
+    from bench.experiment.plan import checkpoint_dir
+    from bench.experiment.schema import ExperimentError, parse_experiment, unique_cells
+
+    if not definition:
+        return {}
+    try:
+        experiment = parse_experiment(definition)
+    except (ExperimentError, ValueError) as error:
+        notes.append(f"the experiment file beside the results could not be read ({error})")
+        return {}
+    return {checkpoint_dir(experiment, cell).name: cell.train_data for _, cell in unique_cells(experiment)}
+
+
+def with_groups(scores: pd.DataFrame, manifests: dict[str, dict], planned: dict[str, str]) -> pd.DataFrame:
     scores = scores.copy()
     trained = scores["trainer"].fillna("none") != "none"
     scores["trainer"] = scores["trainer"].fillna("none")
-    scores["train_data"] = [train_data_of(m, manifests.get(m)) if t else "" for m, t in zip(scores["model"], trained)]
+    scores["train_data"] = [train_data_of(c, manifests.get(m), planned) if t else ""
+                            for m, c, t in zip(scores["model"], scores["checkpoint"], trained)]
     alpha = scores["alpha"].map(lambda a: "" if pd.isna(a) else f"{float(a):g}")
     scores["group"] = np.where(
         trained, scores["trainer"] + "|" + alpha + "|" + scores["base_model"].astype(str) + "|" + scores["train_data"]
@@ -217,8 +221,8 @@ def _label(row, several_bases: bool, several_data: bool) -> str:
     if row.kind == "reference":
         if row.group == "bm25":
             return row.group
-        cut = _LENGTH_CUT.search(row.group)  # a run kept apart by its cut: named by it, its length is recorded
-        return f"{row.group[:cut.start()]}{row.group[cut.end():]} (untrained, cut to {cut.group(1)})" if cut \
+        key = RunKey.parse(row.group)  # a run kept apart by its cut is named by it; its length is recorded
+        return f"{replace(key, length=None).format()} (untrained, cut to {key.length})" if key.length \
             else f"{row.group} (untrained)"
     label = f"{row.trainer} α={float(row.alpha):g}" if uses_alpha(row.trainer) and pd.notna(row.alpha) else row.trainer
     extra = [row.base_model] if several_bases else []
@@ -298,10 +302,9 @@ def training_manifests(folder: Path, scores: pd.DataFrame, models_root: Path | N
 
 
 def _models_root(models_root: Path | None) -> Path:
-    # bench.train.run.models_root's rule, restated: importing the trainer would load torch for one path.
-    from bench.paths import PROJECT_ROOT
+    from bench.train.options import models_root as default_root
 
-    return Path(models_root or os.environ.get("BENCH_MODELS") or PROJECT_ROOT / "models").expanduser()
+    return default_root(models_root)
 
 
 def experiment_definition(name: str, folder: Path) -> tuple[dict | None, Path | None]:
