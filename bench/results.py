@@ -133,6 +133,29 @@ class ResultStore:
                 for path, record in self.record_files()]
         return pd.DataFrame(rows)
 
+    def stage_totals(self) -> pd.DataFrame:
+        """Seconds per stage summed over tasks, tasks and peak memory, per (run, suite, setting). Model loading
+        is paid once per run, so it is not summed."""
+        records = self.records()
+        if records.empty:
+            return records
+        keys = ["run_id", "suite", "setting"]
+        stages = [c for c in records.columns if c.startswith("s_") and c != "s_load_model"]
+        totals = records.groupby(keys)[stages].sum(min_count=1)
+        totals["tasks"] = records.groupby(keys).size()
+        totals["peak_memory_mb"] = records.groupby(keys)["peak_memory_mb"].max()
+        return totals.rename(columns=lambda c: c.removeprefix("s_"))
+
+    def run_options(self) -> pd.DataFrame:
+        """One row per run id: the options its records say it was run with (one row per distinct set; runs
+        recorded before options were, as "not recorded")."""
+        rows = [{"run_id": path.parent.name, **(record.get("options") or {"options": "not recorded"})}
+                for path, record in self.record_files()]
+        if not rows:
+            return pd.DataFrame()
+        frame = pd.DataFrame(rows).astype(str).drop_duplicates()
+        return frame.set_index("run_id").sort_index()
+
     def load(self) -> pd.DataFrame:
         return self._read_all(sorted(self.folder.rglob("*.csv")))
 

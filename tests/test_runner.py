@@ -302,6 +302,20 @@ def test_show_prints_the_stored_table_and_timings(data_env, tiny_model_dir, caps
     assert main(["show", "no-such-experiment"]) == 2
 
 
+def test_run_records_keep_the_options_the_user_set(data_env, tiny_model_dir, capsys):
+    assert run_beir("--model", str(tiny_model_dir), "--k", "150", "--batch-size", "4", "--max-seq-length", "64",
+                    "--no-cache", "--query-prompt", "q: ") == 0
+    record = json.loads(next(results_root().rglob("*.record.json")).read_text())
+    assert {k: record["options"][k] for k in ("k", "batch_size", "max_seq_length", "cache", "query_prompt",
+                                              "precision", "search")} == {
+        "k": 150, "batch_size": 4, "max_seq_length": 64, "cache": False, "query_prompt": "q: ", "precision": "fp32",
+        "search": "exact"}
+    capsys.readouterr()
+    assert main(["show", "beir-baselines", "--options"]) == 0
+    out = capsys.readouterr().out
+    assert "run options" in out and "q: " in out and "150" in out
+
+
 def test_topk_ranking_is_saved_as_a_trec_run_file(data_env, tiny_model_dir):
     import gzip
 

@@ -23,18 +23,17 @@ def handle(args: argparse.Namespace) -> int:
     print(summary_text(summary_table(rows, per_language=args.per_language), args.format))
     for line in stale_notes(store):
         print(line, file=sys.stderr)
+    if args.options:
+        options = store.run_options()
+        print("\nrun options (from the run records):")
+        print(options.to_string() if not options.empty else "no run records")
     if args.timings:
-        records = store.records()
-        if records.empty:
+        totals = store.stage_totals()
+        if totals.empty:
             print(f"\nno run records in {store.folder}: no timings")
             return 0
-        # Model loading is paid once per run, so it is not summed over tasks.
-        stages = [c for c in records.columns if c.startswith("s_") and c != "s_load_model"]
-        totals = records.groupby(["run_id", "suite", "setting"])[stages].sum(min_count=1)
-        totals["tasks"] = records.groupby(["run_id", "suite", "setting"]).size()
-        totals["peak_memory_mb"] = records.groupby(["run_id", "suite", "setting"])["peak_memory_mb"].max()
         print("\nseconds per stage, summed over tasks:")
-        print(totals.rename(columns=lambda c: c.removeprefix("s_")).to_string(float_format=lambda v: f"{v:.1f}"))
+        print(totals.to_string(float_format=lambda v: f"{v:.1f}"))
     return 0
 
 
@@ -42,6 +41,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     show = commands.add_parser("show", help="an experiment's stored results (macro averages per model)")
     show.add_argument("experiment", help="results/<experiment>/")
     show.add_argument("--timings", action="store_true", help="also seconds per stage and peak memory")
+    show.add_argument("--options", action="store_true", help="also the options each run was made with (depth, "
+                      "length, precision, backend, search, prompts, BM25 k1/b, batch size, cache, device)")
     show.add_argument("--per-language", action="store_true", help="one row per query / document language "
                       "instead of their macro average")
     show.add_argument("--format", choices=TABLE_FORMATS, default="text", help="table format (default text)")

@@ -89,9 +89,23 @@ def model_options(spec: ModelSpec, retriever) -> dict:
     }
 
 
-def run_record(spec: ModelSpec, retriever, task: RetrievalTask, timings: dict[str, float], n_queries: int) -> dict:
+def run_options(spec: ModelSpec, k: int, batch_size: int, cache: bool, device: str | None) -> dict:
+    """The options a user set for a run, as given (issue 15): `bench show --options` tabulates them. Those that
+    change the numbers are also in the run key and in `inputs`; batch size, cache and device do not."""
+    dense = spec.kind == "dense"
+    return {"k": k, "max_seq_length": spec.max_seq_length if dense else None,
+            "precision": spec.precision if dense else None, "backend": spec.backend if dense else None,
+            "search": spec.search if dense else None, "query_prompt": spec.query_prompt,
+            "doc_prompt": spec.doc_prompt, "bm25_k1": spec.bm25_k1 if not dense else None,
+            "bm25_b": spec.bm25_b if not dense else None, "batch_size": batch_size if dense else None,
+            "cache": cache if dense else None, "device": device}
+
+
+def run_record(spec: ModelSpec, retriever, task: RetrievalTask, timings: dict[str, float], n_queries: int,
+               options: dict | None = None) -> dict:
     encode_seconds = timings.get("encode_corpus", 0.0)
     return {
+        "options": options or {},
         "model": spec.name, "description": spec.description, "fingerprint": retriever.fingerprint,
         # The numerics the scores were computed in (bf16 autocast or fp32); BM25 has no model numerics.
         "precision": spec.precision if spec.kind == "dense" else None,
@@ -148,7 +162,8 @@ def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: s
             timings["load_model"] = load_seconds
             scores = mean_scores(per_query, task.metrics)
             rows = tidy_rows(experiment, spec, spec.key, task, scores, len(per_query), sha)
-            record = {**run_record(spec, retriever, task, timings, len(per_query)), "inputs": inputs}
+            record = {**run_record(spec, retriever, task, timings, len(per_query),
+                                   run_options(spec, k, batch_size, cache, device)), "inputs": inputs}
             store.write(spec.key, task, rows, per_query_frame(spec.key, task, per_query), record,
                         run=run if task.ranking == "topk" else None)
             interrupts.finished()
