@@ -15,7 +15,7 @@ import pytrec_eval
 
 from bench.cli import main
 from bench.data.beir import load_beir_folder
-from bench.eval.encode import folder_fingerprint
+from bench.digest import folder_fingerprint
 from bench.eval.runner import run_models
 from bench.models.registry import resolve_model
 from bench.paths import results_root
@@ -345,3 +345,13 @@ def test_topk_ranking_is_saved_as_a_trec_run_file(data_env, tiny_model_dir):
     assert ndcg == pytest.approx(stored["ndcg@10"], abs=1e-12)
     from bench.results import read_trec
     assert read_trec(trec_path) == parsed
+
+
+def test_crosscheck_command_prints_and_writes_the_report(data_env, tiny_model_dir, capsys):
+    assert main(["crosscheck", "--model", str(tiny_model_dir), "--tools", "beir"]) == 0
+    out = capsys.readouterr().out
+    assert "ndcg@10" in out and "max |diff|" in out
+    report = json.loads(next((results_root() / "beir-baselines" / "crosscheck").glob("*.json")).read_text())
+    assert set(report["scores"]) == {"bench", "beir"}
+    assert report["max_abs_difference"]["ndcg@10"] < 1e-5
+    assert main(["crosscheck", "--model", "bm25"]) == 2  # a dense-only comparison

@@ -8,27 +8,14 @@ from bench.cli.common import add_precision_argument, checked_precision
 
 
 def handle(args: argparse.Namespace) -> int:
-    import json
-
-    from bench.data.suites import SuiteOptions, suite_tasks
-    from bench.eval.crosscheck import CROSSCHECK_METRICS, crosscheck_report
-    from bench.eval.runner import run_models
+    from bench.eval.crosscheck import CROSSCHECK_METRICS, run_crosschecks
     from bench.models.registry import resolve_model, with_precision
-    from bench.results import ResultStore, atomic_write
 
     spec, precision = resolve_model(args.model), checked_precision(args)
     if precision != "fp32":
         spec = with_precision(spec, precision)
-    if spec.kind != "dense":
-        raise ValueError(f"crosscheck compares dense pipelines; {spec.name} is {spec.kind}")
-    store = ResultStore(args.experiment)
-    for task in suite_tasks("beir", SuiteOptions(datasets=tuple(args.datasets), split=args.split)):
-        rows = run_models([spec], [task], args.experiment)  # reuses stored results
-        ours = {m: float(v) for m, v in zip(rows["metric"], rows["value"]) if m in CROSSCHECK_METRICS}
-        report = crosscheck_report(spec, task, ours, tools=args.tools)
-        path = store.folder / "crosscheck" / f"{spec.key}__{task.key}.json"
-        atomic_write(path, lambda p: p.write_text(json.dumps(report, indent=2)))
-        print(f"\n{spec.key} on {task.dataset} ({task.split}):")
+    for report, path in run_crosschecks(spec, args.datasets, args.split, args.tools, args.experiment):
+        print(f"\n{report['model']} on {report['dataset']} ({report['split']}):")
         for metric in CROSSCHECK_METRICS:
             values = "  ".join(f"{tool} {report['scores'][tool][metric]:.5f}" for tool in report["scores"])
             print(f"  {metric:<11} {values}  max |diff| {report['max_abs_difference'][metric]:.1e}")

@@ -141,3 +141,25 @@ def crosscheck_report(spec, task: RetrievalTask, ours: dict[str, float], tools=t
         metric: max(abs(report["scores"][tool][metric] - ours[metric]) for tool in tools)
         for metric in CROSSCHECK_METRICS}
     return report
+
+
+def run_crosschecks(spec, datasets: list[str], split: str, tools, experiment: str):
+    """For each BEIR dataset: our scores (stored ones reused, else computed into `experiment`), the tools'
+    beside them, and the report written to <results>/<experiment>/crosscheck/<key>__<task>.json.
+    Yields (report, path) as each dataset finishes."""
+    import json
+
+    from bench.data.suites import SuiteOptions, suite_tasks
+    from bench.eval.runner import run_models
+    from bench.results import ResultStore, atomic_write
+
+    if spec.kind != "dense":
+        raise ValueError(f"crosscheck compares dense pipelines; {spec.name} is {spec.kind}")
+    store = ResultStore(experiment)
+    for task in suite_tasks("beir", SuiteOptions(datasets=tuple(datasets), split=split)):
+        rows = run_models([spec], [task], experiment)
+        ours = {m: float(v) for m, v in zip(rows["metric"], rows["value"]) if m in CROSSCHECK_METRICS}
+        report = crosscheck_report(spec, task, ours, tools=tools)
+        path = store.folder / "crosscheck" / f"{spec.key}__{task.key}.json"
+        atomic_write(path, lambda p: p.write_text(json.dumps(report, indent=2)))
+        yield report, path
