@@ -87,7 +87,7 @@ def test_tiny_model_fixture(tiny_model_dir, tmp_path):
     import conftest
     from transformers import AutoConfig, AutoTokenizer
 
-    from bench.eval.encode import folder_fingerprint
+    from bench.digest import folder_fingerprint
 
     config = AutoConfig.from_pretrained(tiny_model_dir)
     assert (config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.intermediate_size,

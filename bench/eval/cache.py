@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.digest import folder_fingerprint
 from bench.paths import cache_root
 from bench.safety import is_stale_temp
 
@@ -279,8 +280,6 @@ def matching(entries: list[CacheEntry], name: str) -> list[CacheEntry]:
     wanted = {name}
     folder = Path(name).expanduser()
     if folder.is_dir():
-        from bench.eval.encode import folder_fingerprint
-
         wanted |= {str(folder.resolve()), folder_fingerprint(folder)}
     return [e for e in entries
             if e.folder.name in wanted or e.folder.name.startswith(name + "-L") or

@@ -22,7 +22,6 @@ as a Hugging Face id is fingerprinted as `hf:<id>@<commit>`, the revision resolv
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.eval.backends import OnnxTransformer, check_backend, quantize_int8
+from bench.digest import folder_fingerprint
 from bench.eval.cache import EmbeddingCache, cache_key
 from bench.machine import cpu_model, usable_cores
 from bench.models.registry import (DEFAULT_SIMILARITY, ModelSpec, check_similarity, folder_similarity, hub_revision,
@@ -43,17 +43,6 @@ from bench.precision import autocast, cast_linear_weights, check_precision, sent
 def document_text(doc: dict[str, str]) -> str:
     """Title and text joined as beir's SentenceBERT does, so scores match beir's pipeline."""
     return (doc.get("title", "") + " " + doc.get("text", "")).strip()
-
-
-def folder_fingerprint(folder: Path) -> str:
-    """sha256 over the files of a model folder (names and bytes): identifies the exact weights."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode())
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 def default_device() -> str:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench.digest import folder_fingerprint
 from bench.runkey import RunKey
 
 
@@ -292,8 +293,6 @@ def _looks_like_hub_id(name: str) -> bool:
 def _checkpoint_spec(folder: Path) -> ModelSpec:
     """A sentence-transformers folder; a bench checkpoint's manifest says how it was trained. The run id
     carries a fingerprint of the weights, so two folders of the same name never share results."""
-    from bench.eval.encode import folder_fingerprint
-
     folder = folder.resolve()
     manifest_path = folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}

@@ -213,7 +213,8 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
     from sentence_transformers import __version__ as st_version
     from tqdm.auto import tqdm
 
-    from bench.eval.encode import device_name, folder_fingerprint
+    from bench.digest import folder_fingerprint
+    from bench.eval.encode import device_name
     from bench.train.heads import LanguageClassifier
     from bench.train.objectives import Objective
 
