@@ -17,8 +17,9 @@ from bench.runkey import RunKey
 def train_options(experiment: Experiment, cell: Cell, models_dir: str | None = None):
     from bench.train.options import TrainOptions
 
+    training = {**experiment.training, **({"steps": cell.steps} if cell.steps is not None else {})}
     return TrainOptions(trainer=cell.trainer, base=cell.base, train_data=cell.train_data, seed=cell.seed,
-                        alpha=cell.alpha, out_dir=models_dir, precision=experiment.precision, **experiment.training)
+                        alpha=cell.alpha, out_dir=models_dir, precision=experiment.precision, **training)
 
 
 def checkpoint_dir(experiment: Experiment, cell: Cell, models_dir: str | None = None) -> Path:

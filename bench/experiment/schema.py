@@ -18,7 +18,7 @@ from bench.train.trainers import uses_alpha
 EXPERIMENTS_DIR = PROJECT_ROOT / "bench" / "experiments"
 TOP_KEYS = {"name", "description", "base_models", "references", "precision", "training", "evaluation", "stages",
             "notes"}
-STAGE_KEYS = {"name", "trainers", "seeds", "train_data", "alphas", "base_models", "beir_datasets"}
+STAGE_KEYS = {"name", "trainers", "seeds", "train_data", "alphas", "base_models", "beir_datasets", "steps"}
 EVAL_KEYS = {"beir", "lareqa"}
 
 
@@ -35,6 +35,9 @@ class Cell:
     train_data: str
     seed: int
     alpha: float | None = None  # hybrid only (its default filled in), None for the others
+    # Optimiser steps when a stage sets them apart from the file's `training.steps` (a learning curve); None: the
+    # file's. A stage step count equal to the file's is None too, so that the cell is the same as a plain one.
+    steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,8 @@ def parse_experiment(raw: dict, source: Path | None = None) -> Experiment:
     _check_keys(evaluation, EVAL_KEYS, f"{where}: evaluation")
     training = dict(raw.get("training") or {})
     _check_training(training, where)
-    stages = tuple(_stage(s, i, base_models, where) for i, s in enumerate(raw.get("stages") or []))
+    stages = tuple(_stage(s, i, base_models, training_steps(training), where)
+                   for i, s in enumerate(raw.get("stages") or []))
     if not stages:
         raise ExperimentError(f"{where}: no stages; list at least one stage of trainers x seeds x train_data")
     experiment = Experiment(
@@ -206,7 +210,24 @@ def _eval_block(evaluation: dict, name: str) -> dict | None:
     return block
 
 
-def _stage(raw: dict, index: int, base_models: tuple[str, ...], where: str) -> Stage:
+def _step_count(value, where: str) -> int:
+    try:
+        steps = int(value)
+    except (TypeError, ValueError):
+        steps = 0
+    if steps < 1 or str(value).strip() != str(steps):
+        raise ExperimentError(f"{where}: {value!r} is not a positive whole number of steps")
+    return steps
+
+
+def training_steps(training: dict) -> int:
+    """The file's step budget: training.steps, else TrainOptions' default."""
+    from bench.train.options import TrainOptions
+
+    return int(training.get("steps", TrainOptions(trainer="", base="").steps))
+
+
+def _stage(raw: dict, index: int, base_models: tuple[str, ...], default_steps: int, where: str) -> Stage:
     _check_keys(raw, STAGE_KEYS, f"{where}: stage {index + 1}")
     name = str(raw.get("name") or f"stage {index + 1}")
     trainers = _as_list(raw.get("trainers"), f"{where}: stage {name!r} trainers")
@@ -218,10 +239,12 @@ def _stage(raw: dict, index: int, base_models: tuple[str, ...], where: str) -> S
                               f"known: {', '.join(HELD_OUT)}")
     alphas = [float(a) for a in _as_list(raw["alphas"], f"{where}: stage {name!r} alphas")] if "alphas" in raw \
         else [DEFAULT_ALPHA]
+    steps = [_step_count(s, f"{where}: stage {name!r} steps")
+             for s in _as_list(raw["steps"], f"{where}: stage {name!r} steps")] if "steps" in raw else [None]
     bases = tuple(raw.get("base_models") or base_models)
     cells = tuple(
-        Cell(trainer, base, d, seed, alpha if uses_alpha(trainer) else None)
-        for base in bases for d in data for seed in seeds for trainer in trainers
+        Cell(trainer, base, d, seed, alpha if uses_alpha(trainer) else None, None if n == default_steps else n)
+        for base in bases for d in data for n in steps for seed in seeds for trainer in trainers
         for alpha in (alphas if uses_alpha(trainer) else [None]))
     beir = raw.get("beir_datasets")
     return Stage(name, tuple(dict.fromkeys(cells)),

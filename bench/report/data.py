@@ -78,7 +78,7 @@ def load_report_data(name: str, root: Path | None = None, models_root: Path | No
     scores = with_records(store.folder, kept_runs(store.load(), notes))
     manifests, sources = training_manifests(store.folder, scores, models_root, notes)
     definition, definition_path = experiment_definition(name, store.folder)
-    scores = with_groups(scores, manifests, definition_train_data(definition, notes))
+    scores = with_groups(scores, manifests, *planned_cells(definition, notes))
     return ReportData(
         name=name, folder=store.folder, scores=scores, groups=group_table(scores),
         per_query=per_query_scores(store.folder, scores), manifests=manifests, manifest_sources=sources,
@@ -149,62 +149,83 @@ def with_records(folder: Path, scores: pd.DataFrame) -> pd.DataFrame:
     return merged
 
 
-def train_data_of(checkpoint: str, manifest: dict | None, planned: dict[str, str]) -> str:
-    """The training set of a checkpoint: its manifest's, else what the experiment file planned for a checkpoint
-    of that name, else "unknown"."""
-    if manifest and manifest.get("train_data"):
-        return str(manifest["train_data"])
-    return planned.get(checkpoint, "unknown")
-
-
-def definition_train_data(definition: dict | None, notes: list[str]) -> dict[str, str]:
-    """checkpoint name -> training set, for every cell of the experiment file the results were made under."""
+def planned_cells(definition: dict | None, notes: list[str]) -> tuple[dict, int | None]:
+    """(checkpoint name -> its Cell, the file's step budget) of the experiment file the results were made under;
+    the budget is None when no stage sets other steps, and ({}, None) without a readable file."""
     from bench.experiment.plan import checkpoint_dir
-    from bench.experiment.schema import ExperimentError, parse_experiment, unique_cells
+    from bench.experiment.schema import ExperimentError, parse_experiment, training_steps, unique_cells
 
     if not definition:
-        return {}
+        return {}, None
     try:
         experiment = parse_experiment(definition)
     except (ExperimentError, ValueError) as error:
         notes.append(f"the experiment file beside the results could not be read ({error})")
-        return {}
-    return {checkpoint_dir(experiment, cell).name: cell.train_data for _, cell in unique_cells(experiment)}
+        return {}, None
+    cells = {checkpoint_dir(experiment, cell).name: cell for _, cell in unique_cells(experiment)}
+    # Step counts tell groups apart only where the file asks for a learning curve (a stage with `steps:`).
+    curve = any(cell.steps is not None for cell in cells.values())
+    return cells, training_steps(experiment.training) if curve else None
 
 
-def with_groups(scores: pd.DataFrame, manifests: dict[str, dict], planned: dict[str, str]) -> pd.DataFrame:
+def train_data_of(checkpoint: str, manifest: dict | None, planned: dict) -> str:
+    """The training set of a checkpoint: its manifest's, else what the experiment file planned for a checkpoint
+    of that name, else "unknown"."""
+    if manifest and manifest.get("train_data"):
+        return str(manifest["train_data"])
+    return planned[checkpoint].train_data if checkpoint in planned else "unknown"
+
+
+def steps_of(checkpoint: str, manifest: dict | None, planned: dict, default: int | None) -> float:
+    """A checkpoint's optimiser steps when they differ from the file's budget (a learning-curve cell), else nan:
+    from its manifest, else from the experiment file."""
+    steps = (manifest or {}).get("options", {}).get("steps")
+    if steps is None and checkpoint in planned:
+        steps = planned[checkpoint].steps
+    return float(steps) if steps is not None and default is not None and int(steps) != default else np.nan
+
+
+def with_groups(scores: pd.DataFrame, manifests: dict[str, dict], planned: dict | None = None,
+                default_steps: int | None = None) -> pd.DataFrame:
+    planned = planned or {}
     scores = scores.copy()
     trained = scores["trainer"].fillna("none") != "none"
     scores["trainer"] = scores["trainer"].fillna("none")
     scores["train_data"] = [train_data_of(c, manifests.get(m), planned) if t else ""
                             for m, c, t in zip(scores["model"], scores["checkpoint"], trained)]
+    scores["steps"] = [steps_of(c, manifests.get(m), planned, default_steps) if t else np.nan
+                       for m, c, t in zip(scores["model"], scores["checkpoint"], trained)]
     alpha = scores["alpha"].map(lambda a: "" if pd.isna(a) else f"{float(a):g}")
+    steps = scores["steps"].map(lambda n: "" if pd.isna(n) else f"|{int(n)}steps")
     scores["group"] = np.where(
         trained, scores["trainer"] + "|" + alpha + "|" + scores["base_model"].astype(str) + "|" + scores["train_data"]
-        + "|" + scores["variant"], scores["model"].astype(str))
+        + "|" + scores["variant"] + steps, scores["model"].astype(str))
     return scores
 
 
 def group_table(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per group with a short label: the trainer (and alpha for hybrid), with the base model and the
     training data added only where the experiment has several of them."""
-    columns = ["group", "label", "kind", "base_model", "trainer", "alpha", "train_data", "models", "seeds"]
+    columns = ["group", "label", "kind", "base_model", "trainer", "alpha", "train_data", "steps", "models", "seeds"]
     if scores.empty:
         return pd.DataFrame(columns=columns)
     rows = []
     for group, part in scores.groupby("group", sort=False):
         first = part.iloc[0]
-        rows.append({"group": group, "kind": "reference" if first["trainer"] == "none" else "trained",
+        # A checkpoint trained for other than the file's steps is a point of a learning curve, not a seed of the
+        # strategy's main group: a kind of its own, which the comparisons and claims leave out.
+        kind = "reference" if first["trainer"] == "none" else "trained" if pd.isna(first["steps"]) else "learning-curve"
+        rows.append({"group": group, "kind": kind,
                      "variant": first["variant"],
                      "base_model": first["base_model"], "trainer": first["trainer"], "alpha": first["alpha"],
-                     "train_data": first["train_data"], "models": sorted(set(part["model"])),
+                     "train_data": first["train_data"], "steps": first["steps"], "models": sorted(set(part["model"])),
                      "seeds": sorted({int(s) for s in part["seed"].dropna()})})
     groups = pd.DataFrame(rows, columns=[c for c in columns if c != "label"] + ["variant"])
     trained = groups[groups["kind"] == "trained"]
     several_bases = trained["base_model"].nunique() > 1
     several_data = trained["train_data"].nunique() > 1
     groups["label"] = [_label(row, several_bases, several_data) for row in groups.itertuples()]
-    order = {"reference": 0, "trained": 1}
+    order = {"reference": 0, "trained": 1, "learning-curve": 2}
     groups = groups.assign(_kind=groups["kind"].map(order), _trainer=groups["trainer"].map(trainer_rank))
     return groups.sort_values(["_kind", "_trainer", "base_model", "train_data", "alpha", "label"]) \
         .drop(columns=["_kind", "_trainer"]).reset_index(drop=True)[columns]
@@ -227,6 +248,7 @@ def _label(row, several_bases: bool, several_data: bool) -> str:
     label = f"{row.trainer} α={float(row.alpha):g}" if uses_alpha(row.trainer) and pd.notna(row.alpha) else row.trainer
     extra = [row.base_model] if several_bases else []
     extra += [f"on {row.train_data}"] if several_data else []
+    extra += [f"{int(row.steps)} steps"] if pd.notna(row.steps) else []
     label = f"{label} ({', '.join(extra)})" if extra else label
     return f"{label} {_suffix(row.variant).lstrip('-')}" if row.variant else label
 

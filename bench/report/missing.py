@@ -25,10 +25,10 @@ def expected_grid(definition: dict) -> list[dict]:
     for reference, cell, sets in expected_sets(experiment):
         if cell is None:
             cells.append({"trainer": "none", "base": reference, "train_data": "", "seed": None, "alpha": None,
-                          "sets": sets})
+                          "steps": None, "sets": sets})
         else:
             cells.append({"trainer": cell.trainer, "base": cell.base, "train_data": cell.train_data,
-                          "seed": cell.seed, "alpha": cell.alpha, "sets": sets})
+                          "seed": cell.seed, "alpha": cell.alpha, "steps": cell.steps, "sets": sets})
     return cells
 
 
@@ -38,17 +38,17 @@ def missing_cells(data: ReportData) -> list[str]:
         return []
     s = data.scores
     present = set()
-    for row in s[["trainer", "base_model", "train_data", "seed", "alpha", "model", "dataset", "setting"]] \
+    for row in s[["trainer", "base_model", "train_data", "seed", "alpha", "steps", "model", "dataset", "setting"]] \
             .drop_duplicates().itertuples():
         if row.trainer == "none":
-            present.add(("none", row.model, "", None, None, row.dataset, row.setting))
+            present.add(("none", row.model, "", None, None, None, row.dataset, row.setting))
         else:
             alpha = float(row.alpha) if uses_alpha(row.trainer) and pd.notna(row.alpha) else None
             present.add((row.trainer, row.base_model, row.train_data, int(row.seed) if pd.notna(row.seed) else None,
-                         alpha, row.dataset, row.setting))
+                         alpha, int(row.steps) if pd.notna(row.steps) else None, row.dataset, row.setting))
     out = []
     for cell in expected_grid(data.definition):
-        key = (cell["trainer"], cell["base"], cell["train_data"], cell["seed"], cell["alpha"])
+        key = (cell["trainer"], cell["base"], cell["train_data"], cell["seed"], cell["alpha"], cell["steps"])
         lacking = [(d, st) for d, st in cell["sets"] if (*key, d, st) not in present]
         if lacking:
             out.append(f"{_cell_name(cell)}: {_sets_text(lacking, len(cell['sets']))}")
@@ -59,7 +59,8 @@ def _cell_name(cell: dict) -> str:
     if cell["trainer"] == "none":
         return f"{cell['base']} (reference)"
     alpha = f" α={cell['alpha']:g}" if cell["alpha"] is not None else ""
-    return f"{cell['trainer']}{alpha}, {cell['base']}, trained on {cell['train_data']}, seed {cell['seed']}"
+    steps = f", {cell['steps']} steps" if cell["steps"] is not None else ""
+    return f"{cell['trainer']}{alpha}, {cell['base']}, trained on {cell['train_data']}, seed {cell['seed']}{steps}"
 
 
 def _sets_text(lacking: list[tuple[str, str]], total: int) -> str:

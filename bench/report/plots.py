@@ -175,12 +175,13 @@ def rank_distance(data: ReportData, folder: Path, n_resamples: int = stats.N_RES
 def all_plots(data: ReportData, folder: Path, results=(), n_resamples: int = stats.N_RESAMPLES,
               seed: int = 0) -> tuple[list[Path], list[str]]:
     """Every figure, and the messages of those that could not be drawn (e.g. an alpha curve of one point)."""
-    from bench.report import figures
+    from bench.report import figures, learning
 
     notes: list[str] = []
     paths = [*figures.forest(data, folder, results, n_resamples, seed),
              *strategy_bars(data, folder, n_resamples, seed),
              *figures.difference_heatmaps(data, folder), *cross_heatmaps(data, folder),
              *rank_distance(data, folder, n_resamples, seed),
-             *figures.alpha_curve(data, folder, notes, n_resamples, seed), *figures.loss_curves(data, folder)]
+             *figures.alpha_curve(data, folder, notes, n_resamples, seed),
+             *learning.learning_curves(data, folder, notes, n_resamples, seed), *figures.loss_curves(data, folder)]
     return paths, notes
