@@ -66,7 +66,7 @@ def model_fingerprint(spec: ModelSpec) -> str:
     and pyserini version; a model folder's files other than its metadata (so rebuilding the same weights
     does not change it); a Hugging Face id as named."""
     if spec.kind == "bm25":
-        from bench.models.bm25 import pyserini_version
+        from bench.retrieval.bm25.jvm import pyserini_version
 
         return bm25_fingerprint(spec.bm25_k1, spec.bm25_b, pyserini_version())
     location = spec.locate()

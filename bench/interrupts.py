@@ -10,7 +10,7 @@ are only ever published by rename (bench.safety.atomic_write), so cutting a writ
 flight and nothing else; its temp file is swept by bench.safety.remove_stale_temps on a later run.
 
 The JVM must not take these signals itself: by default it installs its own SIGINT/SIGTERM handlers, whose
-shutdown waits on the Python thread sitting in a JNI call (the hang of issue 13). bench.models.bm25 starts it
+shutdown waits on the Python thread sitting in a JNI call (the hang of issue 13). bench.retrieval.bm25.jvm starts it
 with -Xrs, leaving the signals to Python.
 """
 

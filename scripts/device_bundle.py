@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.data.pairs import question_pairs, training_examples  # noqa: E402
 from bench.data.suites import SuiteOptions, suite_tasks  # noqa: E402
-from bench.eval.encode import document_text  # noqa: E402
 from bench.experiment import LAREQA_SETS  # noqa: E402
 from bench.models import provision  # noqa: E402
 from bench.models.prune import prune  # noqa: E402
 from bench.paths import data_root  # noqa: E402
+from bench.retrieval.dense.encode import document_text  # noqa: E402
 
 
 def texts_to_encode(beir: list[str]) -> list[str]:

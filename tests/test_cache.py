@@ -1,5 +1,5 @@
-"""The on-disk embedding cache (bench/eval/cache.py) and its use by DenseEncoder, the runner and the CLI: a second
-encoder of the same model encodes nothing, keys separate prompts and sequence lengths, interrupted and concurrent
+"""The on-disk embedding cache (bench/retrieval/dense/cache.py) and its use by DenseEncoder, the runner and the CLI: a
+second encoder of the same model encodes nothing, keys separate prompts and sequence lengths, interrupted and concurrent
 writes leave a readable cache, `bench cache info|clear`, and `bench run` twice."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.eval.cache import (META_NAME, STALE_SECONDS, EmbeddingCache, cache_key, embeddings_root, inventory,
-                               remove_stale)
-from bench.eval.encode import DenseEncoder, resolved_prompt
+from bench.retrieval.dense.cache import (META_NAME, STALE_SECONDS, EmbeddingCache, cache_key, embeddings_root,
+                                         inventory, remove_stale)
+from bench.retrieval.dense.encode import DenseEncoder, resolved_prompt
 from bench.models.registry import ModelSpec, resolve_model
 from bench.paths import PROJECT_ROOT
 from test_runner import data_env, run_beir, run_id_of, task_files  # noqa: F401 - data_env is a fixture
@@ -246,7 +246,7 @@ def test_segment_removed_after_indexing_is_encoded_again(tmp_path):
 WRITER = textwrap.dedent("""
     import sys
     import numpy as np
-    from bench.eval.cache import EmbeddingCache, cache_key
+    from bench.retrieval.dense.cache import EmbeddingCache, cache_key
 
     root, who = sys.argv[1], int(sys.argv[2])
     cache = EmbeddingCache(root, "concurrent", 32, 8)

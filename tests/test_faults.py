@@ -454,7 +454,7 @@ def test_check_refuses_escaping_experiment_names(capsys):
 
 def test_watchdog_ends_a_process_stuck_in_a_jni_call(tmp_path):
     """A main thread inside one long JVM call runs no Python signal handler: the watchdog ends the process."""
-    script = ("import sys\nfrom bench import interrupts\nfrom bench.models.bm25 import start_jvm\nstart_jvm()\n"
+    script = ("import sys\nfrom bench import interrupts\nfrom bench.retrieval.bm25.jvm import start_jvm\nstart_jvm()\n"
               "from jnius import autoclass\nwith interrupts.handled(['run']):\n    print('sleeping', flush=True)\n"
               "    autoclass('java.lang.Thread').sleep(60000)\n")
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
@@ -481,7 +481,7 @@ def test_watchdog_ends_a_process_stuck_in_a_jni_call(tmp_path):
 def cached_segment(tmp_path):
     import numpy as np
 
-    from bench.eval.cache import EmbeddingCache, cache_key
+    from bench.retrieval.dense.cache import EmbeddingCache, cache_key
 
     keys = [cache_key("query: ", f"text {i}") for i in range(4)]
     vectors = np.arange(4 * 8, dtype=np.float32).reshape(4, 8) + 1
@@ -494,7 +494,7 @@ def cached_segment(tmp_path):
 def test_damaged_cache_segments_are_dropped(tmp_path, caplog, damage):
     import numpy as np
 
-    from bench.eval.cache import EmbeddingCache
+    from bench.retrieval.dense.cache import EmbeddingCache
 
     folder, segment, keys, vectors = cached_segment(tmp_path)
     npy, key_file = folder / f"{segment}.npy", folder / f"{segment}.keys"

@@ -12,13 +12,14 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.eval.encode import DenseEncoder
-from bench.eval.retrievers import BM25Retriever, load_retriever
 from bench.eval.runner import model_options
-from bench.eval.search import check_search, exact_top_k, faiss_top_k, score_chunks
 from bench.models.registry import (MODELS, SIMILARITY_FUNCTIONS, bm25_run_id, check_similarity, folder_similarity,
                                    hub_snapshot, offline_hint, prompt_tag, resolve_model, with_bm25_parameters,
                                    with_prompts, with_search)
+from bench.retrieval import load_retriever
+from bench.retrieval.bm25.retriever import BM25Retriever
+from bench.retrieval.dense.encode import DenseEncoder
+from bench.retrieval.dense.search import check_search, exact_top_k, faiss_top_k, score_chunks
 from test_runner import data_env, run_beir, run_id_of, task_files  # noqa: F401 - data_env is a fixture
 
 TEXTS = ["Coffee delays sleep onset.", "Honey bees pollinate crops.", "Solar panels make electricity."]
@@ -267,7 +268,7 @@ def test_cli_flag_checks(data_env, flags, message, capsys):
 
 
 def test_cli_bm25_parameters(data_env, capsys):
-    bm25_module = pytest.importorskip("bench.models.bm25")
+    bm25_module = pytest.importorskip("bench.retrieval.bm25.engine")
     try:
         bm25_module.BM25(k1=1.2, b=0.75, language="en")
     except Exception as e:  # noqa: BLE001 - no usable Java / pyserini here

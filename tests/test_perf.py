@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from bench.eval.encode import DenseEncoder, length_batches
-from bench.eval.search import chunk_rows, dense_run, exact_top_k, faiss_top_k
+from bench.retrieval.dense.encode import DenseEncoder, length_batches
+from bench.retrieval.dense.search import chunk_rows, dense_run, exact_top_k, faiss_top_k
 from bench.models.registry import resolve_model, with_backend, with_max_seq_length, with_search
 
 TEXTS = ["short", "a somewhat longer sentence about coffee and sleep", "mid length text here",

@@ -11,7 +11,7 @@ import pytest
 
 import bench.precision
 from bench.cli import main
-from bench.eval.encode import DenseEncoder
+from bench.retrieval.dense.encode import DenseEncoder
 from bench.models.registry import resolve_model, with_backend, with_precision
 from bench.precision import PrecisionError, available, check_precision
 from test_runner import data_env, run_beir, run_id_of, task_files  # noqa: F401 - data_env is a fixture

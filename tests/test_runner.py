@@ -207,7 +207,7 @@ def test_same_folder_name_different_model_is_not_skipped(data_env, tiny_model_di
 
 
 def test_bm25_end_to_end(data_env, capsys):
-    bm25_module = pytest.importorskip("bench.models.bm25", reason="bench/models/bm25.py not there yet")
+    bm25_module = pytest.importorskip("bench.retrieval.bm25.engine")
     task = load_beir_folder(data_env)
     try:
         bm25 = bm25_module.BM25(k1=0.9, b=0.4, language="en")

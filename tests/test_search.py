@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.eval.search import dense_run, exact_top_k, score_chunks
+from bench.retrieval.dense.search import dense_run, exact_top_k, score_chunks
 
 
 def unit_vectors(rng, n, dim=16):

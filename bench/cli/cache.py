@@ -6,7 +6,7 @@ import argparse
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.eval.cache import clear, embeddings_root, inventory, matching
+    from bench.retrieval.dense.cache import clear, embeddings_root, inventory, matching
 
     entries = inventory()
     if args.model:

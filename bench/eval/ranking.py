@@ -118,7 +118,7 @@ def full_ranking_per_query(query_ids: Sequence[str], doc_ids: Sequence[str], qre
 
     Judgements with grade > 0 are relevant. Queries without a relevant doc are left out, as
     pytrec_eval does; a relevant doc absent from the pool is an error, since the full ranking could
-    never reach it. Accepts the chunks of bench.eval.search.score_chunks (torch tensors on CPU).
+    never reach it. Accepts the chunks of bench.retrieval.dense.search.score_chunks (torch tensors on CPU).
     """
     column = {doc_id: i for i, doc_id in enumerate(doc_ids)}
     out: dict[str, dict[str, float]] = {}

@@ -16,11 +16,11 @@ from bench import interrupts
 from bench.data.task import DataError, RetrievalTask
 from bench.eval.metrics import mean_scores, per_query_scores
 from bench.eval.ranking import full_ranking_per_query
-from bench.eval.retrievers import check_runnable, load_retriever
 from bench.fingerprint import tasks_to_run
 from bench.machine import cpu_model
 from bench.models.registry import ModelSpec
 from bench.results import ResultStore, git_sha, per_query_frame, tidy_rows
+from bench.retrieval import check_runnable, load_retriever
 
 LIBRARIES = ("bench", "torch", "sentence-transformers", "transformers", "pyserini", "pytrec-eval-terrier", "numpy",
              "faiss-cpu", "beir", "mteb")

@@ -28,7 +28,7 @@ class ModelSpec:
     # The model part of the results key: the name when empty; `<folder>@<weights fingerprint>` for a folder,
     # `bm25-k<k1>-b<b>` for tuned BM25. The suffixes come from the fields below (bench/runkey.py).
     run_id: str = ""
-    backend: str = "torch"  # dense encoder numerics: torch (fp32 reference), int8, onnx (see eval/backends.py)
+    backend: str = "torch"  # dense encoder numerics: torch (fp32 reference), int8, onnx (retrieval/dense/backends.py)
     search: str = "exact"  # dense top-k: exact (chunked matmul), faiss (IndexFlatIP), faiss-hnsw (approximate)
     precision: str = "fp32"  # dense encoding numerics: fp32 (reference) or bf16 autocast (see bench/precision.py)
     # Prompt overrides (dense): None keeps the model's own prompt, "" means no prompt; the run id gets +p<hash>.

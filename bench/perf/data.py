@@ -39,7 +39,7 @@ def slice_texts(dataset: str, docs: int) -> list[str]:
     """The fixed encode slice: the first `docs` documents of the dataset sorted by id, as the runner joins
     title and text."""
     from bench.data.beir import beir_task
-    from bench.eval.encode import document_text
+    from bench.retrieval.dense.encode import document_text
 
     corpus = beir_task(dataset, "test").corpus
     return [document_text(corpus[d]) for d in sorted(corpus)[:docs]]

@@ -24,9 +24,9 @@ def encode_throughput(name: str, texts: list[str], options: PerfOptions, peak_gf
     cast per call) so that the two differ only in batching and the once-cast weights."""
     import torch
 
-    from bench.eval.encode import DenseEncoder
     from bench.models.registry import resolve_model, with_max_seq_length, with_precision
     from bench.precision import autocast
+    from bench.retrieval.dense.encode import DenseEncoder
 
     spec = with_precision(with_max_seq_length(resolve_model(name), options.encode_seq_length), precision)
     encoder = DenseEncoder(spec, batch_size=options.batch_size, cache=False, device="cpu")

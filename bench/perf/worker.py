@@ -61,9 +61,9 @@ def run_st_bf16(args, task) -> dict:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from bench.eval.encode import document_text
     from bench.eval.metrics import mean_scores, per_query_scores
-    from bench.eval.search import dense_run
+    from bench.retrieval.dense.encode import document_text
+    from bench.retrieval.dense.search import dense_run
 
     model = SentenceTransformer(args.model_path, device="cpu", model_kwargs={"torch_dtype": torch.bfloat16})
     if args.max_seq_length:

@@ -81,7 +81,7 @@ def lareqa_eval_set(dataset: str, root: Path | None = None) -> EvalSet:
 def beir_eval_set(name: str, root: Path | None = None, split: str = "test") -> EvalSet:
     """Queries of the split and corpus documents (their text, and title + text as encoded)."""
     from bench.data.beir import beir_folder, load_beir_folder
-    from bench.eval.encode import document_text
+    from bench.retrieval.dense.encode import document_text
 
     task = load_beir_folder(beir_folder(name, root, download=False), split, name=name)
     docs = {doc.get("text", "") for doc in task.corpus.values()} | {document_text(d) for d in task.corpus.values()}

@@ -214,7 +214,7 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
     from tqdm.auto import tqdm
 
     from bench.digest import folder_fingerprint
-    from bench.eval.encode import device_name
+    from bench.retrieval.dense.encode import device_name
     from bench.train.heads import LanguageClassifier
     from bench.train.objectives import Objective
 

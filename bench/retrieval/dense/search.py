@@ -4,9 +4,9 @@ scores (the chunk shrinks for large corpora so that it stays under SCORE_BUDGET_
 for corpora too large to scan per query).
 
 Scores follow the model's similarity function as sentence-transformers' SimilarityFunction defines it: "cosine"
-(the default; the vectors arrive L2-normalised from bench/eval/encode.py, so it is their dot product), "dot" (the
-dot product of the vectors as the model gives them), "euclidean" (minus the L2 distance) and "manhattan" (minus
-the L1 distance), larger is better in every case. FAISS serves cosine and dot with inner-product indexes and
+(the default; the vectors arrive L2-normalised from bench/retrieval/dense/encode.py, so it is their dot
+product), "dot" (the dot product of the vectors as the model gives them), "euclidean" (minus the L2 distance)
+and "manhattan" (minus the L1 distance), larger is better in every case. FAISS serves cosine and dot with inner-product indexes and
 euclidean with L2 indexes (minus the square root of FAISS's squared distances); manhattan is exact search only."""
 
 from __future__ import annotations

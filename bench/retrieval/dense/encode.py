@@ -1,8 +1,8 @@
 """Dense encoding: sentence-transformers modules driven by our own batching, outputs as the model's similarity
 function needs them (L2-normalised for cosine, the default; as the model gives them for dot, euclidean and
-manhattan, see bench/eval/search.py), a memo
+manhattan, see bench/retrieval/dense/search.py), a memo
 keyed by text so a pool shared by several settings is encoded once per model, and the on-disk embedding cache
-(bench/eval/cache.py) so a second run of the model on the same data encodes nothing.
+(bench/retrieval/dense/cache.py) so a second run of the model on the same data encodes nothing.
 
 Batching: texts are sorted by their *token* count (sentence-transformers sorts by characters, a loose proxy)
 and cut into batches by a padded-token budget, so a batch of long passages holds few rows and a batch of short
@@ -31,13 +31,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from bench.eval.backends import OnnxTransformer, check_backend, quantize_int8
 from bench.digest import folder_fingerprint
-from bench.eval.cache import EmbeddingCache, cache_key
 from bench.machine import cpu_model, usable_cores
 from bench.models.registry import (DEFAULT_SIMILARITY, ModelSpec, check_similarity, folder_similarity, hub_revision,
                                    hub_snapshot, offline, offline_hint)
 from bench.precision import autocast, cast_linear_weights, check_precision, sentence_embeddings
+from bench.retrieval.dense.backends import OnnxTransformer, check_backend, quantize_int8
+from bench.retrieval.dense.cache import EmbeddingCache, cache_key
 
 
 def document_text(doc: dict[str, str]) -> str:
@@ -141,7 +141,7 @@ class EncodeStats:
 
 
 class DenseEncoder:
-    """backend: "torch" (the reference), "int8" or "onnx" (see bench/eval/backends.py; default: the spec's);
+    """backend: "torch" (the reference), "int8" or "onnx" (see bench/retrieval/dense/backends.py; default: the spec's);
     precision: "fp32" or "bf16" for the torch backend (default: the spec's). The embedding cache keeps vectors of
     a non-fp32 backend or precision apart (its variant tag), and so the unnormalised ones of a non-cosine model.
     similarity: the model's similarity function; revision: the Hugging Face commit of a model given as an id."""
