@@ -57,6 +57,44 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             os.unlink(tmp)
 
 
+def publish_folder(target: Path, write: Callable[[Path], None],
+                   keep_existing: Callable[[Path], bool] = lambda target: False) -> Path:
+    """write(folder) into a temp folder beside `target`, then put it in place by renames: a reader sees the old
+    folder or the new one, never half of one, and a failure leaves nothing behind. The temp folder carries this
+    process' id (temp_prefix), so is_stale_temp tells a killed build from a running one, and gets the
+    permissions of a plainly created folder (mkdtemp's 0700 and 0600 files would hide a shared cache).
+    If `target` exists by then: keep_existing(target) True keeps it and drops ours (a concurrent build that
+    finished first); False moves it aside and replaces it; it may raise to refuse."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=target.parent, prefix=f"{temp_prefix(target.name)}building-"))
+    aside = target.with_name(f"{temp_prefix(target.name)}old")
+    try:
+        write(work)
+        mask = _umask()
+        for path in [work, *work.rglob("*")]:
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
+        try:
+            os.rename(work, target)  # atomic; fails when target exists and is not empty
+            return target
+        except OSError:
+            if not target.exists():
+                raise
+        if keep_existing(target):
+            return target
+        os.rename(target, aside)
+        try:
+            os.rename(work, target)
+        except OSError:
+            if not target.exists():  # put the previous folder back rather than leave none
+                os.rename(aside, target)
+            raise
+        return target
+    finally:
+        for leftover in (work, aside):
+            if leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -15,7 +15,7 @@ import pytest
 
 from bench.models import provision
 from bench.models.provision import build, layout, packages, q4
-from bench.safety import temp_prefix
+from bench.safety import publish_folder, temp_prefix
 
 # ----------------------------------------------------------------------------- Q4_0 by hand
 
@@ -144,13 +144,21 @@ def test_publish_keeps_a_concurrent_winner_and_replaces_outdated(tmp_path):
     md5s = {"weights": "a", "tokenizer": "b"}
     target = tmp_path / build.ME5_DIRNAME
     fake_build(target, md5s)
-    ours = fake_build(tmp_path / ".ours", md5s)
-    assert build.publish(ours, target, md5s) == target
-    assert not ours.exists()  # theirs was current: ours is dropped
+    theirs = (target / "model.safetensors").stat().st_ino
+
+    def ours(sources):
+        def write(work: Path) -> None:
+            (work / "model.safetensors").write_bytes(b"ours")
+            layout.write_json(work / build.MANIFEST_NAME, {"build_format": build.BUILD_FORMAT,
+                                                           "sources": {n: {"md5": m} for n, m in sources.items()}})
+        return write
+
+    # The rule build_me5_small gives bench.safety.publish_folder: a current build found in place is kept.
+    publish_folder(target, ours(md5s), keep_existing=lambda existing: build.is_current_build(existing, md5s))
+    assert (target / "model.safetensors").stat().st_ino == theirs
 
     newer = {"weights": "c", "tokenizer": "b"}
-    ours = fake_build(tmp_path / ".ours", newer)
-    build.publish(ours, target, newer)
+    publish_folder(target, ours(newer), keep_existing=lambda existing: build.is_current_build(existing, newer))
     assert build.is_current_build(target, newer)
     assert sorted(p.name for p in tmp_path.iterdir()) == [build.ME5_DIRNAME]
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from bench.paths import PROJECT_ROOT
+from bench.safety import publish_folder
 from bench.train.options import MANIFEST, MtlWeights
 
 
@@ -49,24 +47,11 @@ def save_checkpoint(folder: Path, model, own_max_seq_length: int | None, classif
 
 
 def write_checkpoint(target: Path, force: bool, write) -> None:
-    """write(folder) into a temp folder beside target, then rename it into place: a failure leaves nothing
-    behind, and a reader never sees a half-written checkpoint. An existing target is replaced only with force."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    old = None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would make the checkpoint private
-        write(tmp)
-        if target.exists():
-            if not force:
-                raise ValueError(f"{target} appeared while training; pass --force to overwrite it")
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and old.exists():
-            shutil.rmtree(old, ignore_errors=True)
+    """write(folder) and publish it at target (bench.safety.publish_folder): a failure leaves nothing behind,
+    and a reader never sees a half-written checkpoint. An existing target is replaced only with force."""
+    def refuse_unless_forced(existing: Path) -> bool:
+        if not force:
+            raise ValueError(f"{existing} appeared while training; pass --force to overwrite it")
+        return False
+
+    publish_folder(target, write, keep_existing=refuse_unless_forced)

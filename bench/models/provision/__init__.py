@@ -35,7 +35,6 @@ from bench.models.provision.build import (
     file_md5,
     is_current_build,
     me5_small_path,
-    publish,
     source_md5s,
 )
 from bench.models.provision.layout import PROMPTS, check_vocabulary, write_json, write_me5_folder
@@ -62,6 +61,6 @@ __all__ = [
     "SANITY_QUERY", "SANITY_RELEVANT", "SANITY_SENTENCE", "SANITY_TRANSLATIONS", "SANITY_UNRELATED",
     "SANITY_UNRELATED_DE", "cache_dir", "check_vocabulary", "dequantize_q4_0", "file_md5",
     "is_current_build", "me5_small_path", "me5_tokenizer_file", "me5_weights_file", "minilm_path",
-    "package_dir", "parse_e5_file", "publish", "source_md5s", "tensor_values", "write_json",
+    "package_dir", "parse_e5_file", "source_md5s", "tensor_values", "write_json",
     "write_me5_folder",
 ]

@@ -13,8 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +28,7 @@ from bench.models.provision.packages import (
 )
 from bench.models.provision.q4 import E5File
 from bench.models.provision.sanity import check_sanity, sanity_cosines
-from bench.safety import remove_stale_temps, temp_prefix
+from bench.safety import publish_folder, remove_stale_temps
 
 logger = logging.getLogger(__name__)
 
@@ -116,41 +114,6 @@ def is_current_build(folder: Path, md5s: dict[str, str]) -> bool:
     return built_from == md5s and (folder / "model.safetensors").is_file()
 
 
-def publish(built: Path, target: Path, md5s: dict[str, str]) -> Path:
-    """Move a finished build to ``target`` in one rename; keep a concurrent winner's folder."""
-    try:
-        os.rename(built, target)  # atomic; fails if target exists and is not empty
-        return target
-    except OSError:
-        if is_current_build(target, md5s):  # another process finished first: use theirs
-            shutil.rmtree(built, ignore_errors=True)
-            return target
-    # An outdated build sits at target: move it aside (atomic), then put ours in its place. The aside
-    # name carries our pid, so a later sweep removes it if we are killed before deleting it.
-    aside = target.with_name(f"{temp_prefix(target.name)}old-{time.time_ns()}")
-    os.rename(target, aside)
-    try:
-        os.rename(built, target)
-    except OSError:
-        if not is_current_build(target, md5s):
-            raise
-        shutil.rmtree(built, ignore_errors=True)
-    shutil.rmtree(aside, ignore_errors=True)
-    return target
-
-
-def share_like_other_files(folder: Path) -> None:
-    """Give the build the permissions a plainly created folder would get.
-
-    mkdtemp creates its folder 0700 (and safetensors may write 0600), which would hide a cache
-    shared between users.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in [folder, *folder.rglob("*")]:
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-
-
 def build_me5_small(target: Path, md5s: dict[str, str]) -> Path:
     """Build, sanity-check and atomically publish the folder at ``target``."""
     cache = target.parent
@@ -158,21 +121,17 @@ def build_me5_small(target: Path, md5s: dict[str, str]) -> Path:
     remove_stale_temps(cache)  # builds of killed processes
     started = time.perf_counter()
     logger.info("building multilingual-e5-small (4-bit-rounded copy) into %s", target)
-    # Next to target so the final rename stays on one filesystem; the pid in the name lets the sweep
-    # above tell a killed build from a running one.
-    work = Path(tempfile.mkdtemp(prefix=f"{temp_prefix(target.name)}building-", dir=cache))
-    try:
+    scores: dict[str, float] = {}
+
+    def build(work: Path) -> None:
         parsed = write_me5_folder(work, me5_weights_file(), me5_tokenizer_file())
-        scores = sanity_cosines(work)
+        scores.update(sanity_cosines(work))
         check_sanity(scores)
-        seconds = time.perf_counter() - started
         # The manifest is written last: a folder with one is complete.
-        write_json(work / MANIFEST_NAME, manifest(parsed, md5s, seconds, scores))
-        share_like_other_files(work)
-        published = publish(work, target, md5s)
-    finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
+        write_json(work / MANIFEST_NAME, manifest(parsed, md5s, time.perf_counter() - started, scores))
+
+    # A concurrent build that finished first from the same sources is kept; an outdated one is replaced.
+    published = publish_folder(target, build, keep_existing=lambda existing: is_current_build(existing, md5s))
     logger.info(
         "built %s in %.1f s; sanity cosines %s", published, time.perf_counter() - started, scores
     )
