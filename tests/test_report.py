@@ -374,11 +374,15 @@ def test_build_report_into_a_folder(tmp_path):
 
 
 def test_places_are_named_by_training_direction_when_there_are_two():
+    """The direction is read from the groups' table (their manifests), never from the group's name."""
+    from types import SimpleNamespace
+
     from bench.report.claims_empirical import _where
     from bench.report.compare import Comparison
 
-    on = lambda data, dataset, setting="mono": Comparison(f"hybrid|0.5|me5-small|{data}|", f"mtl||me5-small|{data}|",  # noqa: E731
-                                                           dataset, setting, "map")
-    assert _where([on("mlqa-r", "xquad-r", "cross"), on("mlqa-r", "scifact")]) == "XQuAD-R cross, SciFact"
-    assert _where([on("mlqa-r", "scifact"), on("xquad-r", "scifact")]) == \
+    directions = {"hybrid (mlqa-r)": "mlqa-r", "hybrid (xquad-r)": "xquad-r"}
+    data = SimpleNamespace(group_row=lambda group: {"train_data": directions[group]})
+    on = lambda d, dataset, setting="mono": Comparison(f"hybrid ({d})", f"mtl ({d})", dataset, setting, "map")  # noqa: E731
+    assert _where(data, [on("mlqa-r", "xquad-r", "cross"), on("mlqa-r", "scifact")]) == "XQuAD-R cross, SciFact"
+    assert _where(data, [on("mlqa-r", "scifact"), on("xquad-r", "scifact")]) == \
         "SciFact after training on MLQA-R; SciFact after training on XQuAD-R"

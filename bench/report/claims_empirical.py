@@ -66,15 +66,14 @@ def _has(data: ReportData, group: str, dataset: str, setting: str) -> bool:
     return bool(((s["group"] == group) & (s["dataset"] == dataset) & (s["setting"] == setting)).any())
 
 
-def _where(comparisons: list[Comparison]) -> str:
+def _where(data: ReportData, comparisons: list[Comparison]) -> str:
     """Where the comparisons were made; by training direction when there are several (SciFact is scored after
     training on either set)."""
     def place(c: Comparison) -> str:
         return f"{DATASET_NAMES.get(c.dataset, c.dataset)} {c.setting if c.dataset in LAREQA else ''}".strip()
 
     def trained_on(c: Comparison) -> str:
-        parts = c.a.split("|")  # a trained group: trainer|alpha|base|train data|variant
-        return parts[3] if len(parts) > 3 else ""
+        return str(data.group_row(c.a)["train_data"])
 
     directions = list(dict.fromkeys(trained_on(c) for c in comparisons))
     if len(directions) < 2:
@@ -130,8 +129,8 @@ def research_question(ctx: Context) -> Verdict:
     _finish(ctx, verdict, [*caveats, *missing], "hybrid − mtl, LAReQA mAP per setting and BEIR nDCG@10")
     better = [c for c in verdict.comparisons if c.favours > 0]
     worse = [c for c in verdict.comparisons if c.favours < 0]
-    verdict.reason += (f". Hybrid decidedly better: {_where(better) or 'nowhere'}; mtl decidedly better: "
-                       f"{_where(worse) or 'nowhere'}")
+    verdict.reason += (f". Hybrid decidedly better: {_where(data, better) or 'nowhere'}; mtl decidedly better: "
+                       f"{_where(data, worse) or 'nowhere'}")
     return verdict
 
 
