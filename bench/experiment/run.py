@@ -1,5 +1,6 @@
 """Running a grid: the references, then each cell in stage order (train what is missing, score what is
-missing), resumable at every step."""
+missing), resumable at every step. `run_cell` and `run_references` are the units: `run_experiment` loops over
+them in this process, bench/experiment/executors.py submits each as a job of its own."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.experiment.plan import (Step, check_references, checkpoint_dir, check_stages, describe_plan, eval_spec,
-                                   plan, shard_filter, shard_steps, stage_tasks, train_options)
+                                   is_trained, plan, shard_filter, shard_steps, stage_tasks, stored_key, suite_key,
+                                   train_options)
 from bench.experiment.schema import Experiment, Stage, suites_of, unique_cells
 
 
@@ -24,12 +26,6 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
     references: the references to score (default: all of the file's; [] for none).
     device: where training and dense encoding run (default: the GPU when there is one).
     precision: of training and encoding, instead of the file's (fp32 or bf16)."""
-    from bench.eval.runner import run_models
-    from bench.models.registry import resolve_model
-    from bench.precision import check_precision
-    from bench.results import ResultStore
-    from bench.train.run import train
-
     if precision is not None:
         experiment = replace(experiment, precision=precision)
     tasks_cache: dict = {}
@@ -40,19 +36,10 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
     wanted_refs = check_references(experiment, references)
     if dry_run:
         return steps
-    # Before any work: bf16 where this machine would only emulate it is refused here, not after the references.
-    check_precision(experiment.precision, device or ("cpu" if experiment.precision == "fp32" else _default_device()))
-    store = ResultStore(experiment.name)
-    _keep_definition(experiment, store.folder)
-
-    def evaluate(spec, suites: list[str], stage: Stage | None = None) -> None:
-        for suite in suites:
-            run_models([eval_spec(experiment, spec, suite)], stage_tasks(experiment, stage, suite, tasks_cache),
-                       experiment.name, batch_size=batch_size, log=log, cache=cache, device=device)
-
+    prepare(experiment, device)
+    unit = dict(log=log, cache=cache, batch_size=batch_size, device=device, tasks_cache=tasks_cache)
     if shard is None or shard[0] == 1:
-        for name in wanted_refs:
-            evaluate(resolve_model(name), suites_of(experiment, None))
+        run_references(experiment, wanted_refs, **unit)
     elsewhere = {s.model for s in steps if s.action == "train" and s.elsewhere}
     current = None
     for index, (stage, cell) in enumerate(unique_cells(experiment)):
@@ -62,17 +49,90 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
         if stage is not current:
             current = stage
             log(f"== stage: {stage.name}" + (f" (shard {shard[0]}/{shard[1]})" if shard else ""))
-        options = train_options(experiment, cell, models_dir)
-        if device:
-            options.device = device
-        folder = train(options, log=log)
-        spec = resolve_model(str(folder))
-        suites = suites_of(experiment, cell)
-        # The manifest goes beside the results first: a cell cut off while being scored still says what was
-        # trained (and, with its checkpoint gone, that it must be trained again to finish).
-        _keep_manifest(folder, store.folder, [eval_spec(experiment, spec, s).key for s in suites])
-        evaluate(spec, suites, stage)
+        run_cell(experiment, index, models_dir, elsewhere=False, **unit)
     return steps
+
+
+def prepare(experiment: Experiment, device: str | None = None) -> None:
+    """Before any work: bf16 where this machine would only emulate it is refused here, not after the references;
+    the experiment file goes beside its results."""
+    from bench.precision import check_precision
+    from bench.results import ResultStore
+
+    check_precision(experiment.precision, device or ("cpu" if experiment.precision == "fp32" else _default_device()))
+    _keep_definition(experiment, ResultStore(experiment.name).folder)
+
+
+def run_references(experiment: Experiment, names: list[str] | None = None, *, log=print, cache: bool = True,
+                   batch_size: int = 32, device: str | None = None, tasks_cache: dict | None = None) -> None:
+    """Score the references (default: all of the file's) untrained on every evaluation set; what is done is
+    skipped."""
+    from bench.models.registry import resolve_model
+
+    tasks_cache = {} if tasks_cache is None else tasks_cache
+    for name in check_references(experiment, names):
+        _evaluate(experiment, resolve_model(name), suites_of(experiment, None), None, log=log, cache=cache,
+                  batch_size=batch_size, device=device, tasks_cache=tasks_cache)
+
+
+def run_cell(experiment: Experiment, index: int, models_dir: str | None = None, *, log=print, cache: bool = True,
+             batch_size: int = 32, device: str | None = None, tasks_cache: dict | None = None,
+             elsewhere: bool | None = None) -> bool:
+    """One grid cell, the `index`-th of unique_cells(): train its checkpoint when it is missing, then score what
+    is missing. A cell scored in full on another machine (its training manifest beside complete results, no
+    checkpoint here) is skipped; `elsewhere` says so when the caller already knows from the plan, None: look.
+    Returns whether anything was run."""
+    from bench.models.registry import resolve_model
+    from bench.results import ResultStore
+    from bench.train.run import train
+
+    tasks_cache = {} if tasks_cache is None else tasks_cache
+    cells = unique_cells(experiment)
+    if not 0 <= index < len(cells):
+        from bench.experiment.schema import ExperimentError
+
+        raise ExperimentError(f"experiment {experiment.name} has cells 0 to {len(cells) - 1}; no cell {index}")
+    stage, cell = cells[index]
+    if elsewhere is None:
+        elsewhere = _scored_elsewhere(experiment, stage, cell, models_dir, tasks_cache)
+    if elsewhere:
+        log(f"{checkpoint_dir(experiment, cell, models_dir).name}: scored in full; checkpoint not on this machine")
+        return False
+    options = train_options(experiment, cell, models_dir)
+    if device:
+        options.device = device
+    folder = train(options, log=log)
+    spec = resolve_model(str(folder))
+    suites = suites_of(experiment, cell)
+    # The manifest goes beside the results first: a cell cut off while being scored still says what was
+    # trained (and, with its checkpoint gone, that it must be trained again to finish).
+    _keep_manifest(folder, ResultStore(experiment.name).folder, [eval_spec(experiment, spec, s).key for s in suites])
+    _evaluate(experiment, spec, suites, stage, log=log, cache=cache, batch_size=batch_size, device=device,
+              tasks_cache=tasks_cache)
+    return True
+
+
+def _evaluate(experiment: Experiment, spec, suites: list[str], stage: Stage | None, *, log, cache: bool,
+              batch_size: int, device: str | None, tasks_cache: dict) -> None:
+    from bench.eval.runner import run_models
+
+    for suite in suites:
+        run_models([eval_spec(experiment, spec, suite)], stage_tasks(experiment, stage, suite, tasks_cache),
+                   experiment.name, batch_size=batch_size, log=log, cache=cache, device=device)
+
+
+def _scored_elsewhere(experiment: Experiment, stage: Stage, cell, models_dir: str | None, tasks_cache: dict) -> bool:
+    """As plan() says of one cell: no checkpoint here, but its manifest beside results complete on every set."""
+    from bench.results import ResultStore
+
+    if is_trained(experiment, cell, models_dir):
+        return False
+    key = stored_key(experiment, cell, models_dir)
+    if not key:
+        return False
+    store = ResultStore(experiment.name)
+    return all(store.done(suite_key(experiment, key, suite), task)
+               for suite in suites_of(experiment, cell) for task in stage_tasks(experiment, stage, suite, tasks_cache))
 
 
 def _default_device() -> str:
