@@ -56,6 +56,28 @@ def fresh_scores(experiment_name: str, log=print) -> pd.DataFrame:
         return ResultStore(experiment.name).load()
 
 
+def stored_scores(name: str, experiment: str) -> pd.DataFrame:
+    """The stored rows of experiment `name` (the user's own, else the committed ones), to check against
+    `experiment`'s expected scores; an empty store is an error, not a wall of FAIL lines."""
+    from bench.results import ResultStore
+
+    store = ResultStore.find(name)
+    scores = store.load()
+    if scores.empty:
+        raise ValueError(f"experiment {name} has no results (nothing in {store.folder}); run it first, or drop "
+                         f"--from-results to re-run {experiment}")
+    return scores
+
+
+def write_expected(path: Path, scores: pd.DataFrame) -> int:
+    """Store `scores` as the expected ones (with their OKish tolerances); returns how many."""
+    from bench.results import atomic_write
+
+    frame = expected_frame(scores)
+    atomic_write(path, lambda p: frame.to_csv(p, index=False, float_format="%.10g"))
+    return len(frame)
+
+
 def expected_frame(scores: pd.DataFrame) -> pd.DataFrame:
     """Expected values with their OKish tolerance, from a run's tidy rows."""
     frame = scores[[*KEY, "trainer", "value"]].copy()

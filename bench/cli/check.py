@@ -7,23 +7,16 @@ import sys
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.check import compare, expected_frame, expected_path, format_report, fresh_scores, read_expected
-    from bench.results import ResultStore, atomic_write
+    from bench.check import (compare, expected_path, format_report, fresh_scores, read_expected, stored_scores,
+                             write_expected)
 
     path = expected_path(args.experiment)
     if args.from_results:
-        store = ResultStore.find(args.from_results)
-        scores = store.load()
-        if scores.empty:
-            # Otherwise every expected score reads as missing: a wall of FAIL lines instead of the cause.
-            raise ValueError(f"experiment {args.from_results} has no results (nothing in {store.folder}); "
-                             f"run it first, or drop --from-results to re-run {args.experiment}")
+        scores = stored_scores(args.from_results, args.experiment)
     else:
         scores = fresh_scores(args.experiment, log=lambda message: print(message, file=sys.stderr))
     if args.update:
-        frame = expected_frame(scores)
-        atomic_write(path, lambda p: frame.to_csv(p, index=False, float_format="%.10g"))
-        print(f"wrote {len(frame)} expected scores to {path}")
+        print(f"wrote {write_expected(path, scores)} expected scores to {path}")
         return 0
     result = compare(read_expected(path), scores)
     print(format_report(result))
