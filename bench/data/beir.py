@@ -12,9 +12,11 @@ import shutil
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.data.corpus import JsonlCorpus
 from bench.data.task import DataError, RetrievalTask, document, json_record
 from bench.paths import data_root
 
@@ -53,6 +55,11 @@ BEIR_DATASETS: dict[str, BeirDataset] = {
 }
 # The sets the offline mirror holds: the default of `run --suite beir`.
 
+# A corpus.jsonl larger than this is streamed (bench.data.corpus.JsonlCorpus) instead of read into a dict: the
+# big sets (MS MARCO's 8.8M passages, NQ, HotpotQA, FEVER, ...). The mirror's sets (SciFact 8 MB, NFCorpus 6 MB,
+# ArguAna 10 MB) and the other small ones stay plain dicts, so nothing changes for them.
+STREAM_ABOVE_BYTES = 200 * 2**20
+
 
 def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:
     """(line number, record) of every non-blank line; DataError naming file and line for anything malformed."""
@@ -85,8 +92,13 @@ def _unique_by_id(records: list[tuple[int, dict]], path: Path) -> dict[str, dict
     return out
 
 
-def load_corpus(folder: Path) -> dict[str, dict[str, str]]:
+def load_corpus(folder: Path, stream_above: int | None = None) -> Mapping[str, dict[str, str]]:
+    """doc id -> {"title", "text"}: a plain dict, or, for a corpus.jsonl above `stream_above` bytes (default
+    STREAM_ABOVE_BYTES), a JsonlCorpus that streams the file and holds only an index of ids and offsets."""
     path = folder / "corpus.jsonl"
+    limit = STREAM_ABOVE_BYTES if stream_above is None else stream_above
+    if path.is_file() and path.stat().st_size > limit:
+        return JsonlCorpus([path], id_field="_id", layout='BEIR records are {"_id", "title", "text"}')
     records = _unique_by_id(_read_jsonl(path, ("_id", "text")), path)
     return {rid: document(r) for rid, r in records.items()}
 

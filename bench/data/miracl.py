@@ -4,16 +4,17 @@ The mirror holds topics (`<root>/miracl/topics/topics.miracl-v1.0-<lang>-dev.tsv
 and qrels (`<root>/miracl/qrels/qrels.miracl-v1.0-<lang>-dev.tsv`, TREC `qid Q0 docid rel`), but not
 the passage collections (32.9M passages for English alone). The corpus is read from a folder in the
 layout of the Hugging Face dataset `miracl/miracl-corpus`: `miracl-corpus-v1.0-<lang>/docs-*.jsonl.gz`
-with records {"docid", "title", "text"}; plain `.jsonl` is accepted too.
+with records {"docid", "title", "text"}; plain `.jsonl` is accepted too. The corpus is streamed
+(bench.data.corpus.JsonlCorpus): an index of ids and offsets, never the texts, is held in memory.
 """
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterable
 from pathlib import Path
 
-from bench.data.task import DataError, RetrievalTask, document, json_record
+from bench.data.corpus import JsonlCorpus
+from bench.data.task import DataError, RetrievalTask
 from bench.paths import data_root
 
 # The 16 "known" languages (training data released) and the 2 "surprise" ones (dev/test only).
@@ -130,26 +131,15 @@ def corpus_langs(corpus_dir: Path) -> list[str]:
     return sorted(p.name.removeprefix(prefix) for p in Path(corpus_dir).glob(prefix + "*") if p.is_dir())
 
 
-def load_corpus(files: Iterable[Path]) -> dict[str, dict[str, str]]:
-    """doc id -> {"title", "text"} from MIRACL JSONL (optionally gzipped) files."""
+def load_corpus(files: Iterable[Path]) -> JsonlCorpus:
+    """doc id -> {"title", "text"} from MIRACL JSONL (optionally gzipped) files, streamed: a JsonlCorpus keeps
+    an index of ids and offsets (cached under $BENCH_CACHE/corpus), not the 32.9M English passages."""
     files = list(files)
-    corpus: dict[str, dict[str, str]] = {}
-    for path in files:
-        opener = gzip.open if path.name.endswith(".gz") else open
-        try:
-            with opener(path, "rt", encoding="utf-8") as f:
-                for lineno, line in enumerate(f, 1):
-                    if line.strip():
-                        record = json_record(line, path, lineno, ("docid", "text"), LAYOUT)
-                        docid = str(record["docid"])
-                        if docid in corpus:
-                            raise DataError(f"{path}:{lineno}: duplicate docid {docid!r}")
-                        corpus[docid] = document(record)
-        except (OSError, EOFError, UnicodeDecodeError) as e:
-            raise DataError(f"{path}: unreadable ({e}); re-download it") from None
-    if not corpus:
-        raise DataError(f"{', '.join(map(str, files))}: no documents (empty files); re-download the corpus")
-    return corpus
+    try:
+        return JsonlCorpus(files, id_field="docid", layout=LAYOUT)
+    except OSError as e:
+        raise DataError(f"{e.filename or ', '.join(map(str, files))}: unreadable ({e.strerror or e}); "
+                        f"re-download it") from None
 
 
 def miracl_tasks(langs: Iterable[str] | None = None, corpus_dir: Path | None = None,

@@ -1,8 +1,10 @@
-"""The one type every data source returns: a retrieval task with plain dicts at the seams (as beir)."""
+"""The one type every data source returns: a retrieval task with plain dicts at the seams (as beir), the corpus
+of big sets being a streamed Mapping (bench.data.corpus)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +47,10 @@ def document(record: dict) -> dict[str, str]:
 class RetrievalTask:
     """Queries, a corpus and relevance judgements, plus where they sit in the benchmark.
 
-    corpus:  doc id -> {"title": str, "text": str}
+    corpus:  doc id -> {"title": str, "text": str}: a dict, or for big corpora (MIRACL, large BEIR sets) a
+             bench.data.corpus.JsonlCorpus, a read-only Mapping that streams its file. Consumers use the
+             Mapping interface only: items() / iter_chunks() to go over all documents (streamed, in file
+             order), [] or `in` for a few, len(); never dict(corpus) or corpus[d] for every d.
     queries: query id -> text
     qrels:   query id -> {doc id -> relevance grade}
     """
@@ -53,7 +58,7 @@ class RetrievalTask:
     suite: str
     dataset: str
     split: str
-    corpus: dict[str, dict[str, str]]
+    corpus: Mapping[str, dict[str, str]]
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]]
     setting: str = "mono"

@@ -7,14 +7,13 @@ read them, and a stored raw document travels with every hit, which is what made 
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.retrieval.bm25.corpus import Corpus, corpus_digest, document_contents, is_indexable
+from bench.retrieval.bm25.corpus import Corpus, corpus_digest, write_collection
 from bench.paths import cache_root
 from bench.retrieval.bm25.jvm import pyserini_version, start_jvm
 from bench.safety import remove_stale_temps, temp_prefix
@@ -71,27 +70,6 @@ def build_index(corpus: Corpus, folder: Path, language: str, analyzer: str, thre
         shutil.rmtree(building, ignore_errors=True)
         raise
     return time.perf_counter() - started
-
-
-def write_collection(corpus: Corpus, folder: Path, shards: int,
-                     tokens: Callable[[str], list[str]] | None = None) -> int:
-    """JsonCollection files ({"id", "contents"} per line), one per indexing thread; returns how many
-    documents Anserini will index (it skips empty ones).
-
-    With `tokens`, contents are written as space-joined tokens, for an index built with -pretokenized."""
-    folder.mkdir(parents=True)
-    lines = []
-    for doc_id, doc in corpus.items():
-        contents = document_contents(doc)
-        if tokens is not None:
-            contents = " ".join(tokens(contents))
-        if is_indexable(contents):
-            lines.append(json.dumps({"id": doc_id, "contents": contents}, ensure_ascii=False) + "\n")
-    per_shard = max(1, math.ceil(len(lines) / max(1, shards)))
-    for shard, start in enumerate(range(0, len(lines), per_shard)):
-        with open(folder / f"docs{shard:02d}.jsonl", "w", encoding="utf-8") as out:
-            out.writelines(lines[start:start + per_shard])
-    return len(lines)
 
 
 def lucene_doc_count(index: Path) -> int:
