@@ -1,5 +1,6 @@
 import gzip
 import json
+import random
 
 import pytest
 
@@ -145,3 +146,83 @@ def test_suite_end_to_end_through_the_cli(tmp_path, monkeypatch, tiny_model_dir)
     dense = rows[rows["model"] == "tiny-bert"]
     assert sorted(dense["metric"]) == ["ndcg@10", "recall@100"] and dense["value"].between(0, 1).all()
     assert (rows["n_queries"] == 2).all()
+
+
+def test_the_corpus_is_streamed(root, tmp_path):
+    """MIRACL's corpus is a JsonlCorpus (an index of ids and offsets, not the texts); shards with one id twice
+    are refused naming both files and lines."""
+    from bench.data.corpus import JsonlCorpus
+
+    corpus_dir = tmp_path / "corpus"
+    write_docs(corpus_dir / "miracl-corpus-v1.0-sw" / "docs-0.jsonl.gz", DOCS[:2])
+    write_docs(corpus_dir / "miracl-corpus-v1.0-sw" / "docs-1.jsonl.gz", DOCS[2:])
+    (task,) = miracl_tasks(["sw"], corpus_dir=corpus_dir, root=root)
+    assert isinstance(task.corpus, JsonlCorpus) and list(task.corpus) == ["10#0", "10#1", "20#0"]
+    assert dict(task.corpus.items()) == {d["docid"]: {"title": d["title"], "text": d["text"]} for d in DOCS}
+    write_docs(corpus_dir / "miracl-corpus-v1.0-sw" / "docs-1.jsonl.gz", [DOCS[2], DOCS[0]])
+    with pytest.raises(DataError, match=r"duplicate docid '10#0': .*docs-0\.jsonl\.gz:1 and .*docs-1\.jsonl\.gz:2"):
+        miracl_tasks(["sw"], corpus_dir=corpus_dir, root=root)
+
+
+N_SYNTHETIC = 200_000
+N_QUERIES = 20
+FILLER = ("river city school music history north water king church war year team people season film island "
+          "language station league party").split()
+
+
+def synthetic_miracl(folder, n=N_SYNTHETIC, queries=N_QUERIES, shards=4, seed=0):
+    """n short passages in MIRACL's layout (gzipped shards, docid "<article>#<passage>") over common words, plus
+    topics and qrels: query i names a word only its relevant passage holds, so BM25 ranks that passage first
+    and nDCG@10 = Recall@100 = 1 by construction. Returns the corpus folder."""
+    rng = random.Random(seed)
+    relevant = sorted(rng.sample(range(n), queries))
+    word = {pos: f"zorblat{chr(97 + q % 26)}{chr(97 + q // 26)}" for q, pos in enumerate(relevant)}
+    out = folder / "corpus" / "miracl-corpus-v1.0-en"
+    out.mkdir(parents=True)
+    per = -(-n // shards)
+    for s in range(shards):
+        with gzip.open(out / f"docs-{s}.jsonl.gz", "wt", encoding="utf-8", compresslevel=1) as f:
+            for i in range(s * per, min(n, (s + 1) * per)):
+                text = " ".join(rng.choice(FILLER) for _ in range(rng.randint(10, 30)))
+                if i in word:
+                    text += f" {word[i]}"
+                f.write(json.dumps({"docid": f"{i // 5}#{i % 5}", "title": f"Article {i // 5}", "text": text}) + "\n")
+    for sub in ("topics", "qrels"):
+        (folder / "miracl" / sub).mkdir(parents=True)
+    (folder / "miracl" / "topics" / "topics.miracl-v1.0-en-dev.tsv").write_text(
+        "".join(f"q{q}\twhere is the {word[pos]} river\n" for q, pos in enumerate(relevant)), encoding="utf-8")
+    (folder / "miracl" / "qrels" / "qrels.miracl-v1.0-en-dev.tsv").write_text(
+        "".join(f"q{q}\tQ0\t{pos // 5}#{pos % 5}\t1\n" for q, pos in enumerate(relevant)), encoding="utf-8")
+    return folder / "corpus"
+
+
+def test_200k_passages_end_to_end_with_bm25(tmp_path, monkeypatch, capsys):
+    """`bench run --suite miracl` over 200k synthetic passages in 4 gzipped shards: streamed into Lucene, scored,
+    and the second run of the corpus reads its cached index."""
+    from bench.cli import main
+    from bench.data.corpus import JsonlCorpus
+    from bench.results import ResultStore
+
+    corpus_dir = synthetic_miracl(tmp_path)
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path))
+    args = ["run", "--suite", "miracl", "--langs", "en", "--corpus", str(corpus_dir), "--experiment", "big"]
+    assert main([*args, "--model", "bm25"]) == 0
+    assert f"({N_QUERIES} queries, {N_SYNTHETIC} docs)" in capsys.readouterr().out
+    rows = ResultStore("big").load()
+    assert rows.set_index("metric")["value"].to_dict() == {"ndcg@10": 1.0, "recall@100": 1.0}
+    (task,) = miracl_tasks(["en"], corpus_dir=corpus_dir, root=tmp_path)
+    assert isinstance(task.corpus, JsonlCorpus) and not task.corpus.built and len(task.corpus) == N_SYNTHETIC
+
+
+@pytest.mark.slow
+def test_200k_passages_end_to_end_with_the_tiny_model(tmp_path, monkeypatch, tiny_model_dir):
+    """The same 200k streamed passages encoded by the tiny dense model (slow: minutes on 2 CPU cores)."""
+    from bench.cli import main
+    from bench.results import ResultStore
+
+    corpus_dir = synthetic_miracl(tmp_path)
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path))
+    args = ["run", "--suite", "miracl", "--langs", "en", "--corpus", str(corpus_dir), "--experiment", "big"]
+    assert main([*args, "--model", str(tiny_model_dir)]) == 0
+    values = ResultStore("big").load().set_index("metric")["value"]
+    assert sorted(values.index) == ["ndcg@10", "recall@100"] and values.between(0, 1).all()
