@@ -1,4 +1,4 @@
-"""A run's key, the name of its results folder: `<model>[-L<tokens>][+<backend>][+<precision>][+hnsw][+p<hash>]`.
+"""A run's key, the name of its results folder: `<model>[-L<tokens>][+<backend>][+<precision>][+hnsw|+ivf][+p<hash>]`.
 
 `model` is a registry name (`me5-small`), BM25 with its parameters (`bm25-k1.2-b0.75`), or a model folder
 with a fingerprint of its weights (`hybrid-a0.5-me5-small-mlqa-r-s1-300steps@1a2b3c4d`). The suffixes name
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 BACKENDS = ("int8", "onnx")      # non-reference encoder backends (the reference, torch fp32, has no suffix)
 PRECISIONS = ("bf16",)           # non-reference precisions (fp32 has no suffix)
-SEARCHES = ("hnsw",)             # approximate search (exact and faiss flat search have no suffix)
+SEARCHES = ("hnsw", "ivf")       # approximate search (exact and faiss flat search have no suffix)
 _PROMPT = re.compile(r"p([0-9a-f]{8})")
 _KEY = re.compile(r"^(?P<model>[^+].*?)(?:-L(?P<length>[1-9]\d*))?(?P<variants>(?:\+[A-Za-z0-9]+)*)$")
 

@@ -82,3 +82,70 @@ def test_dense_run_random(vectors):
     # k larger than the corpus: every document but the identical one.
     small = dense_run(query_ids, doc_ids, queries, docs, k=500)
     assert len(small["d5"]) == len(docs) - 1 and len(small["q0"]) == len(docs)
+
+
+# ------------------------------------------------------------------------------ blocked search (issue 17)
+
+
+@pytest.mark.parametrize("k", [1, 10, 120, 500])
+@pytest.mark.parametrize("block_rows", [1, 7, 50, 1000])
+@pytest.mark.parametrize("similarity", ["cosine", "euclidean"])
+def test_blocked_top_k_equals_exact(vectors, k, block_rows, similarity):
+    from bench.retrieval.dense.search import blocked_top_k
+
+    queries, docs = vectors
+    expected_scores, expected = exact_top_k(queries, docs, k, similarity=similarity)
+    scores, indices = blocked_top_k(queries, docs, k, similarity=similarity, block_rows=block_rows)
+    assert scores.shape == indices.shape == expected.shape
+    assert scores.dtype == np.float32 and indices.dtype == np.int64
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_allclose(scores, expected_scores, atol=1e-5)
+
+
+def test_blocked_top_k_ties_keep_corpus_order():
+    from bench.retrieval.dense.search import blocked_top_k
+
+    docs = np.tile(np.eye(4, dtype=np.float32)[:1], (9, 1))  # nine identical documents
+    scores, indices = blocked_top_k(docs[:1], docs, 5, block_rows=2)
+    assert indices.tolist() == [[0, 1, 2, 3, 4]]
+
+
+def test_faiss_ivf_in_memory_and_recall(vectors):
+    from bench.retrieval.dense.index import IndexParams
+    from bench.retrieval.dense.search import ann_recall, faiss_top_k
+
+    queries, docs = vectors
+    _, expected = exact_top_k(queries, docs, 10)
+    info: dict = {}
+    # Every list probed: exact.
+    _, indices = faiss_top_k(queries, docs, 10, "faiss-ivf", params=IndexParams(nlist=3, nprobe=3), info=info)
+    np.testing.assert_array_equal(indices, expected)
+    assert info == {"build": {"method": "faiss-ivf", "metric": "ip", "nlist": 3}, "search": {"nprobe": 3}}
+    recall = ann_recall(queries, indices, lambda q, d: exact_top_k(q, docs, d)[1])
+    assert recall["search_recall"] == 1.0 and recall["search_recall_sample"]["queries"] == len(queries)
+    # One list of eight probed: approximate, recall between 0 and 1.
+    _, indices = faiss_top_k(queries, docs, 10, "faiss-ivf", params=IndexParams(nlist=8, nprobe=1))
+    recall = ann_recall(queries, indices, lambda q, d: exact_top_k(q, docs, d)[1])["search_recall"]
+    assert 0.0 <= recall < 1.0
+
+
+def test_recall_sample_is_bounded_and_seeded():
+    from bench.retrieval.dense.search import RECALL_SAMPLE, recall_sample
+
+    assert recall_sample(5).tolist() == [0, 1, 2, 3, 4]
+    sample = recall_sample(10_000)
+    assert len(sample) == RECALL_SAMPLE and len(set(sample.tolist())) == RECALL_SAMPLE
+    assert sample.tolist() == recall_sample(10_000).tolist() == sorted(sample.tolist())
+
+
+def test_search_suffixes():
+    from bench.models.registry import ModelSpec, search_of_suffix, with_search
+    from bench.runkey import RunKey
+
+    spec = ModelSpec("m", "dense", "")
+    assert [with_search(spec, m).key for m in ("exact", "faiss", "faiss-ivf", "faiss-hnsw")] == \
+        ["m", "m", "m+ivf", "m+hnsw"]
+    assert RunKey.parse("m-L64+bf16+ivf").search == "ivf"
+    assert [search_of_suffix(s) for s in (None, "ivf", "hnsw")] == ["exact", "faiss-ivf", "faiss-hnsw"]
+    with pytest.raises(ValueError, match="unknown search method"):
+        with_search(spec, "faiss-pq")

@@ -34,6 +34,7 @@ def handle(args: argparse.Namespace) -> int:
         specs = [with_prompts(spec, args.query_prompt, args.doc_prompt) for spec in specs]
     if args.bm25_k1 is not None or args.bm25_b is not None:
         specs = [with_bm25_parameters(spec, args.bm25_k1, args.bm25_b) for spec in specs]
+    dense_options = _dense_options(args, specs)
     suite = SUITES[args.suite]
     options = SuiteOptions(
         datasets=tuple(args.datasets) if args.datasets else None, split=args.split,
@@ -54,11 +55,37 @@ def handle(args: argparse.Namespace) -> int:
         return 0
     rows = run_models(specs, tasks, experiment, force=args.force, k=args.k or 1000, batch_size=args.batch_size,
                       # --force recomputes from the model itself: a damaged embedding cache must not survive it.
-                      cache=not (args.no_cache or args.force), device=args.device)
+                      cache=not (args.no_cache or args.force), device=args.device,
+                      **({"dense_options": dense_options} if dense_options is not None else {}))
     print()
     print(summary_text(summary_table(rows)) if not rows.empty else "no results")
     print(f"\n{len(rows)} rows in {ResultStore(experiment).folder} ({time.perf_counter() - start:.0f} s)")
     return _compare_with_committed(experiment, specs, tasks, rows)
+
+
+# Options of the sharded path and of FAISS search (issue 17): None when not given.
+DENSE_SCALE = ("shard_size", "encode_processes", "encode_devices", "embedding_dtype", "ivf_nlist", "ivf_nprobe",
+               "hnsw_m", "hnsw_ef_search", "faiss_index")
+
+
+def _dense_options(args: argparse.Namespace, specs: list):
+    """DenseOptions from the command line (None when no option of it is given); ValueError for ANN parameters
+    that do not apply to a dense model's --search, or with BM25 alone."""
+    given = {name: getattr(args, name, None) for name in DENSE_SCALE if getattr(args, name, None) is not None}
+    if not given:
+        return None
+    from bench.retrieval.dense.options import DenseOptions
+
+    dense = [spec for spec in specs if spec.kind == "dense"]
+    if not dense:
+        raise ValueError(f"{', '.join('--' + n.replace('_', '-') for n in given)} only apply to dense models; "
+                         "--model names BM25 alone")
+    if "encode_devices" in given:
+        given["encode_devices"] = tuple(given["encode_devices"])
+    options = DenseOptions(**given)
+    for spec in dense:
+        options.check_search(spec.search)
+    return options
 
 
 def _compare_with_committed(experiment: str, specs: list, tasks: list, rows) -> int:
@@ -114,9 +141,32 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--backend", choices=["torch", "int8", "onnx"], help="dense encoder backend: torch (fp32, "
                      "default), int8 (dynamic quantisation), onnx (ONNX Runtime); a non-fp32 backend gets its own run "
                      "id <model>+<backend>, reported beside the fp32 one (also: --model me5-small+int8)")
-    run.add_argument("--search", choices=["exact", "faiss", "faiss-hnsw"], help="dense top-k: exact (chunked "
-                     "matrix products, default), faiss (IndexFlatIP, exact), faiss-hnsw (approximate, for large "
-                     "corpora; run id <model>+hnsw)")
+    run.add_argument("--search", choices=["exact", "faiss", "faiss-ivf", "faiss-hnsw"], help="dense top-k: exact "
+                     "(chunked matrix products, default), faiss (IndexFlatIP, exact), faiss-ivf (inverted lists, "
+                     "approximate; run id <model>+ivf), faiss-hnsw (HNSW graph, approximate; run id <model>+hnsw); "
+                     "approximate runs record search_recall, their recall@k against exact search on up to 100 "
+                     "queries")
+    # Large corpora (issue 17): sharded encoding and saved FAISS indexes.
+    run.add_argument("--shard-size", type=positive_int, metavar="N", help="encode the corpus in shards of N "
+                     "documents, each written to disk when done (resumable) and searched through memory maps; "
+                     "default: in memory up to 500,000 documents, shards of 65,536 above")
+    run.add_argument("--encode-processes", type=positive_int, metavar="N", help="encode shards in N processes "
+                     "(sentence-transformers' multi-process pool, whole shards each; fp32 torch only; implies "
+                     "shards)")
+    run.add_argument("--encode-devices", nargs="+", metavar="DEVICE", help="the pool's devices, one process each "
+                     "(cuda:0 cuda:1 ..., cpu cpu); implies shards")
+    run.add_argument("--embedding-dtype", choices=["float32", "float16"], help="how document embeddings are "
+                     "stored and searched (default float32; float16 halves the disk and memory, scores move by "
+                     "about 1e-3, recorded)")
+    run.add_argument("--ivf-nlist", type=positive_int, metavar="N", help="faiss-ivf: inverted lists (default "
+                     "min(4 sqrt(n), n/39))")
+    run.add_argument("--ivf-nprobe", type=positive_int, metavar="N", help="faiss-ivf: lists searched per query "
+                     "(default 32)")
+    run.add_argument("--hnsw-m", type=positive_int, metavar="M", help="faiss-hnsw: links per node (default 32)")
+    run.add_argument("--hnsw-ef-search", type=positive_int, metavar="N", help="faiss-hnsw: search breadth "
+                     "(default max(2k, 128))")
+    run.add_argument("--faiss-index", metavar="PATH", help="use this saved FAISS index (a .index file with its "
+                     ".json beside); an error if it was built for another model, corpus or parameters")
     run.add_argument("--device", help="where dense models run: cpu, cuda, cuda:1 ... (default: the GPU when there "
                      "is one, else cpu; the run record names it)")
     add_precision_argument(run, "dense encoding")

@@ -89,16 +89,19 @@ def model_options(spec: ModelSpec, retriever) -> dict:
     }
 
 
-def run_options(spec: ModelSpec, k: int, batch_size: int, cache: bool, device: str | None) -> dict:
+def run_options(spec: ModelSpec, k: int, batch_size: int, cache: bool, device: str | None,
+                dense_options=None) -> dict:
     """The options a user set for a run, as given (issue 15): `bench show --options` tabulates them. Those that
-    change the numbers are also in the run key and in `inputs`; batch size, cache and device do not."""
+    change the numbers are also in the run key and in `inputs`; batch size, cache and device do not.
+    dense_options (sharded encoding, FAISS parameters; issue 17): recorded beside the others when given."""
     dense = spec.kind == "dense"
     return {"k": k, "max_seq_length": spec.max_seq_length if dense else None,
             "precision": spec.precision if dense else None, "backend": spec.backend if dense else None,
             "search": spec.search if dense else None, "query_prompt": spec.query_prompt,
             "doc_prompt": spec.doc_prompt, "bm25_k1": spec.bm25_k1 if not dense else None,
             "bm25_b": spec.bm25_b if not dense else None, "batch_size": batch_size if dense else None,
-            "cache": cache if dense else None, "device": device}
+            "cache": cache if dense else None, "device": device,
+            **(dense_options.record() if dense and dense_options is not None else {})}
 
 
 def run_record(spec: ModelSpec, retriever, task: RetrievalTask, timings: dict[str, float], n_queries: int,
@@ -121,6 +124,9 @@ def run_record(spec: ModelSpec, retriever, task: RetrievalTask, timings: dict[st
         # Dense models: unique texts (queries and documents) encoded by the model, read from the embedding
         # cache, found in the in-process memo; the cache folder (None with --no-cache).
         **text_counts(retriever),
+        # Dense models at scale (issue 17): shards encoded / reused, the FAISS index and its parameters, and for
+        # approximate search its recall@k against exact search on a sample of queries (search.py, ann_recall).
+        **(getattr(retriever, "search_info", None) or {}),
         "peak_memory_mb": round(peak_memory_mb(), 1),
         "libraries": library_versions(), "python": platform.python_version(),
         "machine": {"cpus": os.cpu_count(), "processor": cpu_model()},
@@ -130,10 +136,10 @@ def run_record(spec: ModelSpec, retriever, task: RetrievalTask, timings: dict[st
 
 def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: str, force: bool = False,
                k: int = 1000, batch_size: int = 32, log=print, cache: bool = True,
-               device: str | None = None) -> pd.DataFrame:
+               device: str | None = None, dense_options=None) -> pd.DataFrame:
     """Evaluate each model on each task; returns the tidy rows of this call's (model, task) pairs.
     cache: read and write dense embeddings in the on-disk embedding cache; device: where dense models run
-    (default: the GPU when there is one)."""
+    (default: the GPU when there is one); dense_options: sharded encoding and FAISS parameters (DenseOptions)."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     check_runnable(specs, tasks, k)
@@ -146,7 +152,8 @@ def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: s
             continue
         interrupts.expect(len(todo), store.folder)
         start = time.perf_counter()
-        retriever = load_retriever(spec, batch_size=batch_size, cache=cache, device=device)
+        retriever = load_retriever(spec, batch_size=batch_size, cache=cache, device=device,
+                                   **({"dense_options": dense_options} if dense_options is not None else {}))
         load_seconds = time.perf_counter() - start
         for task, inputs in todo:
             log(f"{spec.key}: {task.suite}/{task.key} ({len(task.queries)} queries, {len(task.corpus)} docs)")
@@ -163,7 +170,8 @@ def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: s
             scores = mean_scores(per_query, task.metrics)
             rows = tidy_rows(experiment, spec, spec.key, task, scores, len(per_query), sha)
             record = {**run_record(spec, retriever, task, timings, len(per_query),
-                                   run_options(spec, k, batch_size, cache, device)), "inputs": inputs}
+                                   run_options(spec, k, batch_size, cache, device, dense_options)),
+                      "inputs": inputs}
             store.write(spec.key, task, rows, per_query_frame(spec.key, task, per_query), record,
                         run=run if task.ranking == "topk" else None)
             interrupts.finished()

@@ -29,7 +29,7 @@ class ModelSpec:
     # `bm25-k<k1>-b<b>` for tuned BM25. The suffixes come from the fields below (bench/runkey.py).
     run_id: str = ""
     backend: str = "torch"  # dense encoder numerics: torch (fp32 reference), int8, onnx (retrieval/dense/backends.py)
-    search: str = "exact"  # dense top-k: exact (chunked matmul), faiss (IndexFlatIP), faiss-hnsw (approximate)
+    search: str = "exact"  # dense top-k: exact (chunked matmul), faiss (IndexFlatIP), faiss-ivf / faiss-hnsw (ANN)
     precision: str = "fp32"  # dense encoding numerics: fp32 (reference) or bf16 autocast (see bench/precision.py)
     # Prompt overrides (dense): None keeps the model's own prompt, "" means no prompt; the run id gets +p<hash>.
     query_prompt: str | None = None
@@ -49,7 +49,7 @@ class ModelSpec:
         return RunKey(model=self.run_id or self.name, length=self.max_seq_length,
                       backend=None if self.backend == "torch" else self.backend,
                       precision=None if self.precision == "fp32" else self.precision,
-                      search="hnsw" if self.search == "faiss-hnsw" else None,
+                      search=SEARCH_SUFFIXES.get(self.search),
                       prompt=prompt_tag(self.query_prompt, self.doc_prompt) if prompted else None)
 
 
@@ -76,7 +76,17 @@ DEFAULT_MODELS = ("bm25", "minilm-l6", "me5-small")
 # Encoder backends and search methods that change numerics get their own run id (`<key>+int8`), so their
 # scores sit beside the fp32 exact ones, never in their place. faiss (exact inner product) does not.
 BACKENDS = ("torch", "int8", "onnx")
-SEARCH_METHODS = ("exact", "faiss", "faiss-hnsw")
+SEARCH_METHODS = ("exact", "faiss", "faiss-ivf", "faiss-hnsw")
+# The run-id suffix of each approximate method (bench/runkey.py SEARCHES); exact methods have none.
+SEARCH_SUFFIXES = {"faiss-ivf": "ivf", "faiss-hnsw": "hnsw"}
+
+
+def search_of_suffix(suffix: str | None) -> str:
+    """The search method a run key's search suffix names (None: exact)."""
+    methods = {v: k for k, v in SEARCH_SUFFIXES.items()}
+    if suffix is not None and suffix not in methods:
+        raise ValueError(f"unknown search suffix +{suffix}; known: {', '.join(methods)}")
+    return methods.get(suffix, "exact")
 
 
 def with_max_seq_length(spec: ModelSpec, tokens: int) -> ModelSpec:
@@ -115,7 +125,8 @@ def with_precision(spec: ModelSpec, precision: str) -> ModelSpec:
 
 
 def with_search(spec: ModelSpec, method: str) -> ModelSpec:
-    """The same model searched another way; approximate search (faiss-hnsw) is kept apart under `<key>+hnsw`."""
+    """The same model searched another way; approximate search is kept apart under `<key>+hnsw` (faiss-hnsw) or
+    `<key>+ivf` (faiss-ivf)."""
     if method not in SEARCH_METHODS:
         raise ValueError(f"unknown search method {method!r}; known: {', '.join(SEARCH_METHODS)}")
     if spec.kind != "dense" or method == spec.search:

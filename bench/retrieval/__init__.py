@@ -13,10 +13,11 @@ if TYPE_CHECKING:
     from bench.retrieval.base import Retriever
 
 
-def load_retriever(spec: ModelSpec, batch_size: int = 32, cache: bool = True, device: str | None = None
-                   ) -> Retriever:
+def load_retriever(spec: ModelSpec, batch_size: int = 32, cache: bool = True, device: str | None = None,
+                   dense_options=None) -> Retriever:
     """cache: use the on-disk embedding cache (dense models); device: where a dense model runs (default: the
-    GPU when there is one, else the CPU)."""
+    GPU when there is one, else the CPU); dense_options: bench.retrieval.dense.options.DenseOptions (sharded
+    encoding, FAISS parameters), dense models only."""
     if spec.kind == "bm25":
         from bench.retrieval.bm25.retriever import BM25Retriever
 
@@ -24,7 +25,7 @@ def load_retriever(spec: ModelSpec, batch_size: int = 32, cache: bool = True, de
     from bench.retrieval.dense.retriever import DenseRetriever
 
     try:
-        return DenseRetriever(spec, batch_size=batch_size, cache=cache, device=device)
+        return DenseRetriever(spec, batch_size=batch_size, cache=cache, device=device, options=dense_options)
     except (ValueError, OSError):
         raise  # already say what is wrong (an unknown precision, a Hugging Face id offline)
     except Exception as error:  # noqa: BLE001 - the loaders' own errors (SafetensorError, ...) have no common type

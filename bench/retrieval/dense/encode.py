@@ -22,6 +22,7 @@ as a Hugging Face id is fingerprinted as `hf:<id>@<commit>`, the revision resolv
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -192,6 +193,7 @@ class DenseEncoder:
         variant = "+".join(v for v in (self.backend if self.backend != "torch" else "",
                                         self.precision if self.precision != "fp32" else "",
                                         f"sim-{self.similarity}" if self.similarity != "cosine" else "") if v)
+        self.variant = variant  # the cache folder's tag, shared by on-disk shards (shards.py)
         self.cache = EmbeddingCache(None, self.fingerprint, self.max_seq_length, self.dim, variant=variant, meta={
             "model": spec.name, "run_id": spec.key, "location": str(self.location),
             **({"similarity_fn_name": self.similarity} if self.similarity != "cosine" else {}),
@@ -223,12 +225,16 @@ class DenseEncoder:
             vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
         return vectors.cpu().numpy()
 
+    def prompt_key(self, kind: str) -> str:
+        """What keys `kind` texts besides the text: the prompt, and for a model that routes queries and documents
+        differently, the route."""
+        prompt = self.prompt(kind)
+        return f"<route:{kind}>\0{prompt}" if self._routed else prompt
+
     def cache_keys(self, texts: list[str], kind: str) -> list[bytes]:
         """The disk-cache keys of `texts` encoded as `kind`: the prompt is part of the input, and for a model
         that routes queries and documents differently, so is the route."""
-        prompt = self.prompt(kind)
-        if self._routed:
-            prompt = f"<route:{kind}>\0{prompt}"
+        prompt = self.prompt_key(kind)
         return [cache_key(prompt, t) for t in texts]
 
     def encode(self, texts: list[str], kind: str) -> np.ndarray:
@@ -286,6 +292,56 @@ class DenseEncoder:
         stats.batches, stats.seconds = len(batches), time.perf_counter() - start
         self.stats.add(stats)
         return out
+
+    # ------------------------------------------------------------------------------ multi-process encoding
+
+    def start_pool(self, devices: list[str]):
+        """sentence-transformers' multi-process pool on `devices` (one process each; for CPU processes each gets
+        an equal share of this encoder's threads). The fp32 torch backend only: the workers run the model's own
+        encode, which knows neither bf16 autocast nor the int8 / ONNX backends."""
+        if self.backend != "torch" or self.precision != "fp32":
+            raise ValueError(f"--encode-processes above 1 runs the fp32 torch backend only, not backend "
+                             f"{self.backend} precision {self.precision}: give one process")
+        share = str(max(1, self.threads // max(1, sum(1 for d in devices if str(d).startswith("cpu")))))
+        saved = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        os.environ.update({name: share for name in saved})  # read by the spawned workers when torch loads
+        try:
+            return self.model.start_multi_process_pool(target_devices=list(devices))
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    def stop_pool(self, pool) -> None:
+        self.model.stop_multi_process_pool(pool)
+        self.model.to(self.device)  # starting a pool moved the model to the CPU
+
+    def embed_many(self, groups: list[list[str]], kind: str, pool=None) -> list[np.ndarray]:
+        """float32 embeddings of each list of texts, as embed gives them; with a pool, the lists are encoded side
+        by side, each list as one chunk in one worker process (a shard is never split between processes)."""
+        if pool is None:
+            return [self.embed(texts, kind) for texts in groups]
+        texts = [t for group in groups for t in group]
+        if not texts:
+            return [np.empty((0, self.dim), dtype=np.float32) for _ in groups]
+        sizes = [len(group) for group in groups]
+        if any(size != sizes[0] for size in sizes[:-1]) or sizes[-1] > sizes[0]:
+            raise ValueError(f"multi-process encoding needs equal groups (the last may be shorter), got {sizes}")
+        options = {"batch_size": self.batch_size, "convert_to_numpy": True, "normalize_embeddings": False,
+                   "show_progress_bar": False, "pool": pool, "chunk_size": sizes[0]}
+        start = time.perf_counter()
+        if self._routed:
+            encode = self.model.encode_query if kind == "query" else self.model.encode_document
+            override = self.spec.query_prompt if kind == "query" else self.spec.doc_prompt
+            vectors = encode(texts, **options, **({"prompt": override} if override is not None else {}))
+        else:
+            vectors = self.model.encode(texts, prompt=self.prompt(kind), **options)
+        out = self.finish(torch.from_numpy(np.asarray(vectors, dtype=np.float32)))
+        self.stats.add(EncodeStats(texts=len(texts), seconds=time.perf_counter() - start))
+        bounds = np.cumsum([0, *sizes])
+        return [out[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
     def forward(self, features: dict) -> torch.Tensor:
         """Sentence embeddings of one batch. Under bf16 only the first module (the Transformer) runs in autocast:
