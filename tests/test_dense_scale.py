@@ -96,6 +96,19 @@ def test_sharded_scores_equal_in_memory(tiny_model_dir):
     assert json.loads((folder / "shard-00004.ids.json").read_text()) == list(task.corpus)[28:]
 
 
+def test_streamed_jsonl_corpus_goes_through_shards(tiny_model_dir, tmp_path):
+    from bench.data.corpus import JsonlCorpus
+    from conftest import write_jsonl
+
+    write_jsonl(tmp_path / "corpus.jsonl", FIXTURE_CORPUS)
+    streamed = JsonlCorpus([tmp_path / "corpus.jsonl"], cache=tmp_path / "corpus-index")
+    expected, _ = retriever(tiny_model_dir).search(fixture_task(), 10)
+    r = retriever(tiny_model_dir, shard_size=SHARD)
+    run, _ = r.search(fixture_task(streamed), 10)
+    assert_same_run(run, expected)
+    assert r.search_info["encode_shards"]["encoded"] == 5
+
+
 def test_full_ranking_pool_scores_from_shards(tiny_model_dir):
     task = fixture_task()
     ids_a, docs_a, chunks_a = retriever(tiny_model_dir).pool_scores(task, {})
