@@ -332,3 +332,18 @@ def test_processes_refuse_bf16_and_other_backends(tiny_model_dir):
     r = DenseRetriever(spec, options=DenseOptions(shard_size=SHARD, encode_processes=2))
     with pytest.raises(ValueError, match="fp32 torch backend only"):
         r.search(fixture_task(), 10)
+
+
+def test_many_shards_keep_few_maps_open(tiny_model_dir, monkeypatch):
+    import bench.retrieval.dense.shards as shards
+
+    monkeypatch.setattr(shards, "MAX_OPEN_MAPS", 2)
+    task = fixture_task()
+    expected, _ = retriever(tiny_model_dir).search(task, 10)
+    r = retriever(tiny_model_dir, shard_size=3)  # 10 shards
+    run, _ = r.search(task, 10)
+    assert_same_run(run, expected)
+    docs = r._store.open()
+    list(docs.blocks())
+    assert len(docs._maps) == 2
+    np.testing.assert_array_equal(docs.doc_ids(np.array([[0, 29, -1]])), [["coffee1", "q8", None]])

@@ -29,7 +29,7 @@ import logging
 import math
 import os
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 BLOCK_ROWS = 65_536  # rows of a shard scored (or added to an index) at once
+MAX_OPEN_MAPS = 32  # memory-mapped shards kept open at once
 
 
 # ------------------------------------------------------------------------------------------------ corpus
@@ -186,16 +187,21 @@ class ShardedEmbeddings:
         self.store = store
         self.shape = (store.n_docs, store.dim)
         self.dtype = store.dtype
-        self._maps: dict[int, np.ndarray] = {}
+        self._maps: OrderedDict[int, np.ndarray] = OrderedDict()  # at most MAX_OPEN_MAPS (each holds a descriptor)
         self._ids: tuple[int, list[str]] | None = None  # the last shard whose ids were read
 
     def __len__(self) -> int:
         return self.store.n_docs
 
     def matrix(self, i: int) -> np.ndarray:
-        if i not in self._maps:
-            self._maps[i] = np.load(self.store.matrix_path(i), mmap_mode="r", allow_pickle=False)
-        return self._maps[i]
+        if i in self._maps:
+            self._maps.move_to_end(i)
+            return self._maps[i]
+        matrix = np.load(self.store.matrix_path(i), mmap_mode="r", allow_pickle=False)
+        self._maps[i] = matrix
+        while len(self._maps) > MAX_OPEN_MAPS:
+            self._maps.popitem(last=False)
+        return matrix
 
     def blocks(self, block_rows: int = BLOCK_ROWS) -> Iterator[tuple[int, np.ndarray]]:
         """(first row, float32 copy of the block) over every shard, in order."""
