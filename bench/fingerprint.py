@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.data.task import RetrievalTask
 from bench.eval.metrics import METRIC_CODE_VERSION
-from bench.models.registry import ModelSpec
+from bench.models.registry import ModelSpec, search_of_suffix
 from bench.paths import data_root
 from bench.protocol import LAREQA_SETS
 from bench.runkey import RunKey
@@ -87,14 +87,17 @@ def bm25_fingerprint(k1: float, b: float, pyserini: str) -> str:
     return f"bm25(k1={float(k1):g},b={float(b):g},pyserini={pyserini})"
 
 
-def inputs(spec: ModelSpec, task: RetrievalTask, k: int, model: str) -> dict:
-    """Everything that changes the numbers of (spec, task) at depth k; `model` from model_fingerprint."""
+def inputs(spec: ModelSpec, task: RetrievalTask, k: int, model: str, dense_options=None) -> dict:
+    """Everything that changes the numbers of (spec, task) at depth k; `model` from model_fingerprint;
+    `dense_options` (bench.retrieval.dense.options.DenseOptions): a stored float16 matrix or ANN parameters
+    other than the defaults ("dense_store", None otherwise, as results recorded before it existed)."""
     dense = spec.kind == "dense"
     return {
         "data": data_digests(task), "k": k if task.ranking == "topk" else None, "model": model,
         "max_seq_length": spec.max_seq_length if dense else None, "precision": spec.precision if dense else None,
         "backend": spec.backend if dense else None, "search": spec.search if dense else None,
         "metrics": list(task.metrics), "metric_code": METRIC_CODE_VERSION,
+        "dense_store": dense_options.numerics() if dense and dense_options is not None else None,
     }
 
 
@@ -150,13 +153,13 @@ def stale_data(record: dict) -> list[str]:
 
 
 def tasks_to_run(store, spec: ModelSpec, tasks: list[RetrievalTask], k: int, force: bool = False,
-                 log=print) -> list[tuple[RetrievalTask, dict]]:
+                 log=print, dense_options=None) -> list[tuple[RetrievalTask, dict]]:
     """(task, its inputs) of every task of `spec` that has no stored result standing for its current inputs,
     saying why a stored one is recomputed. Results stored before fingerprints are migrated on the way."""
     model = model_fingerprint(spec)
     todo, kept = [], 0
     for task in tasks:
-        wanted = inputs(spec, task, k, model)
+        wanted = inputs(spec, task, k, model, dense_options)
         if force or not store.done(spec.key, task):
             todo.append((task, wanted))
             continue
@@ -274,7 +277,7 @@ def _spec_of(record: dict, run_id: str) -> ModelSpec:
     key = RunKey.parse(run_id)
     return ModelSpec(name=str(record.get("model")), kind="bm25" if record.get("model") == "bm25" else "dense",
                      description="", max_seq_length=key.length, run_id=key.model, backend=key.backend or "torch",
-                     precision=key.precision or "fp32", search="faiss-hnsw" if key.search else "exact")
+                     precision=key.precision or "fp32", search=search_of_suffix(key.search))
 
 
 if __name__ == "__main__":  # python -m bench.fingerprint EXPERIMENT...: migrate stored results

@@ -103,7 +103,7 @@ def format_summary(table: pd.DataFrame, folder: str) -> str:
 
 
 def plan(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: str, k: int, force: bool,
-         log: Callable[[str], None]) -> pd.DataFrame:
+         log: Callable[[str], None], dense_options=None) -> pd.DataFrame:
     """What `run` would compute: one row per (run, task) not already in the output folder, with the seconds
     it took when the committed results were made (NaN where there is no committed record)."""
     from bench.fingerprint import tasks_to_run
@@ -111,7 +111,7 @@ def plan(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: str, k:
     store, committed = ResultStore(experiment), expected_store(experiment)
     rows = []
     for spec in specs:
-        for task, _ in tasks_to_run(store, spec, tasks, k, force, log):
+        for task, _ in tasks_to_run(store, spec, tasks, k, force, log, dense_options):
             rows.append({"run_id": spec.key, "task": task.key, "queries": len(task.queries),
                          "docs": len(task.corpus), **_stored_seconds(committed, spec.key, task)})
     return pd.DataFrame(rows, columns=["run_id", "task", "queries", "docs", "seconds", "load_seconds", "cpus"])

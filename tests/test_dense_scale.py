@@ -290,6 +290,20 @@ def test_run_flags_record_recall_and_ivf_run_id(data_env, tiny_model_dir):
     assert resolve_model(str(tiny_model_dir)).key == with_search(resolve_model(str(tiny_model_dir)), "faiss").key
 
 
+def test_a_stored_result_of_other_numerics_is_recomputed(data_env, tiny_model_dir, capsys):
+    """float16 storage or other ANN parameters under the same run id are other inputs: never taken as done."""
+    assert run_beir("--model", str(tiny_model_dir), "--search", "faiss-ivf", "--ivf-nlist", "4") == 0
+    capsys.readouterr()
+    assert run_beir("--model", str(tiny_model_dir), "--search", "faiss-ivf", "--ivf-nlist", "4") == 0
+    assert "already done" in capsys.readouterr().out
+    assert run_beir("--model", str(tiny_model_dir), "--search", "faiss-ivf", "--ivf-nlist", "2") == 0
+    assert "recomputing the stored result: dense_store" in capsys.readouterr().out
+    key = run_id_of(tiny_model_dir) + "+ivf"
+    assert json.loads(task_files(key)[2].read_text())["inputs"]["dense_store"] == {"ivf_nlist": 2}
+    assert run_beir("--model", str(tiny_model_dir)) == 0
+    assert json.loads(task_files(run_id_of(tiny_model_dir))[2].read_text())["inputs"]["dense_store"] is None
+
+
 def test_run_flags_bad_input(data_env, tiny_model_dir, capsys):
     with pytest.raises(SystemExit):
         run_beir("--model", str(tiny_model_dir), "--search", "faiss-pq")

@@ -50,7 +50,8 @@ def handle(args: argparse.Namespace) -> int:
     if args.dry_run:
         from bench.reproduce import format_plan, plan
 
-        todo = plan(specs, tasks, experiment, args.k or 1000, args.force, log=lambda m: print(m, file=sys.stderr))
+        todo = plan(specs, tasks, experiment, args.k or 1000, args.force, log=lambda m: print(m, file=sys.stderr),
+                    dense_options=dense_options)
         print(format_plan(todo, str(ResultStore(experiment).folder)))
         return 0
     rows = run_models(specs, tasks, experiment, force=args.force, k=args.k or 1000, batch_size=args.batch_size,

@@ -147,7 +147,7 @@ def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: s
     sha = git_sha()
     for spec in specs:
         # A stored result counts only if it was computed from the same inputs (bench/fingerprint.py).
-        todo = tasks_to_run(store, spec, tasks, k, force, log)
+        todo = tasks_to_run(store, spec, tasks, k, force, log, dense_options)
         if not todo:
             continue
         interrupts.expect(len(todo), store.folder)

@@ -67,6 +67,15 @@ class DenseOptions:
             if not Path(self.faiss_index).is_file():
                 raise ValueError(f"--faiss-index {self.faiss_index}: no such file")
 
+    def numerics(self) -> dict | None:
+        """The options that can change a score (stored precision, ANN parameters) where they are not the
+        defaults; None when all are, so results recorded before these options existed still stand."""
+        changed = {name: getattr(self, name) for name in ("ivf_nlist", "ivf_nprobe", "hnsw_m", "hnsw_ef_search")
+                   if getattr(self, name) is not None}
+        if self.embedding_dtype != "float32":
+            changed["embedding_dtype"] = self.embedding_dtype
+        return changed or None
+
     def record(self) -> dict:
         """The options as the run record keeps them, flat (devices comma-joined)."""
         out = asdict(self)
