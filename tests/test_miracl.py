@@ -213,16 +213,3 @@ def test_200k_passages_end_to_end_with_bm25(tmp_path, monkeypatch, capsys):
     (task,) = miracl_tasks(["en"], corpus_dir=corpus_dir, root=tmp_path)
     assert isinstance(task.corpus, JsonlCorpus) and not task.corpus.built and len(task.corpus) == N_SYNTHETIC
 
-
-@pytest.mark.slow
-def test_200k_passages_end_to_end_with_the_tiny_model(tmp_path, monkeypatch, tiny_model_dir):
-    """The same 200k streamed passages encoded by the tiny dense model (slow: minutes on 2 CPU cores)."""
-    from bench.cli import main
-    from bench.results import ResultStore
-
-    corpus_dir = synthetic_miracl(tmp_path)
-    monkeypatch.setenv("BENCH_DATA", str(tmp_path))
-    args = ["run", "--suite", "miracl", "--langs", "en", "--corpus", str(corpus_dir), "--experiment", "big"]
-    assert main([*args, "--model", str(tiny_model_dir)]) == 0
-    values = ResultStore("big").load().set_index("metric")["value"]
-    assert sorted(values.index) == ["ndcg@10", "recall@100"] and values.between(0, 1).all()
