@@ -96,11 +96,18 @@ def with_max_seq_length(spec: ModelSpec, tokens: int) -> ModelSpec:
     return replace(spec, max_seq_length=tokens)
 
 
+def _changes(spec: ModelSpec, field: str, value: str, known: tuple[str, ...], what: str,
+             error: type[Exception] = ValueError) -> bool:
+    """Whether setting `field` to `value` changes a dense spec (BM25 has no encoder numerics to change); an
+    unknown value is refused, naming the known ones."""
+    if value not in known:
+        raise error(f"unknown {what} {value!r}; known: {', '.join(known)}")
+    return spec.kind == "dense" and value != getattr(spec, field)
+
+
 def with_backend(spec: ModelSpec, backend: str) -> ModelSpec:
     """The same model encoded by another backend; results kept apart under `<key>+<backend>`."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown encoder backend {backend!r}; known: {', '.join(BACKENDS)}")
-    if spec.kind != "dense" or backend == spec.backend:
+    if not _changes(spec, "backend", backend, BACKENDS, "encoder backend"):
         return spec
     if spec.backend != "torch":
         raise ValueError(f"{spec.key} already uses backend {spec.backend}; cannot also use {backend}")
@@ -112,9 +119,7 @@ def with_precision(spec: ModelSpec, precision: str) -> ModelSpec:
     model numerics to change, so it stays as it is."""
     from bench.precision import PRECISIONS, PrecisionError
 
-    if precision not in PRECISIONS:
-        raise PrecisionError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
-    if spec.kind != "dense" or precision == spec.precision:
+    if not _changes(spec, "precision", precision, PRECISIONS, "precision", PrecisionError):
         return spec
     if spec.precision != "fp32":
         raise PrecisionError(f"{spec.key} already runs in {spec.precision}; cannot also run in {precision}")
@@ -127,9 +132,7 @@ def with_precision(spec: ModelSpec, precision: str) -> ModelSpec:
 def with_search(spec: ModelSpec, method: str) -> ModelSpec:
     """The same model searched another way; approximate search is kept apart under `<key>+hnsw` (faiss-hnsw) or
     `<key>+ivf` (faiss-ivf)."""
-    if method not in SEARCH_METHODS:
-        raise ValueError(f"unknown search method {method!r}; known: {', '.join(SEARCH_METHODS)}")
-    if spec.kind != "dense" or method == spec.search:
+    if not _changes(spec, "search", method, SEARCH_METHODS, "search method"):
         return spec
     if method != "exact" and spec_similarity(spec) == "manhattan":
         raise ValueError(f"{spec.key}: similarity_fn_name 'manhattan' is not supported yet with --search faiss*; "
