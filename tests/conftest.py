@@ -317,3 +317,8 @@ def beir_variant(tmp_path) -> Callable[..., Path]:
 def fixture_data() -> dict:
     """The fixture's records, for tests that compute expectations from them."""
     return {"corpus": FIXTURE_CORPUS, "queries": FIXTURE_QUERIES, "qrels": FIXTURE_QRELS}
+
+
+# Fixtures of the shared helpers, registered here so that every test module may ask for them.
+from support.runner import data_env  # noqa: E402,F401
+from support.training import data_dir  # noqa: E402,F401

@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 import bench.precision
-from bench.cli import main
 from bench.retrieval.dense.encode import DenseEncoder
 from bench.models.registry import resolve_model, with_backend, with_precision
 from bench.precision import PrecisionError, available, check_precision
-from test_runner import data_env, run_beir, run_id_of, task_files  # noqa: F401 - data_env is a fixture
+from support.runner import run_beir, run_id_of, task_files
 
 TEXTS = ["Coffee delays sleep onset in adults.", "Honey bees pollinate many crops.",
          "Solar panels make electricity from light.", "Volcano eruptions stop flights across Europe.",

@@ -22,7 +22,7 @@ summed per cluster (the question id) first, D_c = sum_{i in c} w_i d_i, and T = 
 - percentile bootstrap: C clusters drawn with replacement, T* = sum of their D_c (group sizes are taken as
   fixed, the usual linearisation of a ratio of means); the interval is the (2.5, 97.5) percentiles of T*.
 Without clusters every unit is its own cluster; without groups every unit has weight 1/n (a plain mean):
-then both tests are the textbook paired tests (tests/test_stats.py checks them against scipy).
+then both tests are the textbook paired tests (tests/report/test_stats.py checks them against scipy).
 
 Everything is seeded, vectorised in numpy and chunked so that no array holds more than ~2M numbers."""
 
@@ -210,7 +210,7 @@ def seed_spread(values) -> SeedSpread:
 # The interval and p use the bootstrap's standard error with a t reference whose degrees of freedom come from
 # Welch-Satterthwaite over the three variance components (seed spread of a, of b, questions). A percentile
 # interval of a mean of three seeds is far too narrow (a t with 4 df has 2.78 where a normal has 1.96):
-# tests/test_stats_hierarchical.py checks that this interval covers a known difference about 95% of the time.
+# tests/report/test_stats_hierarchical.py checks that this interval covers a known difference about 95% of the time.
 # A side with one seed has no measurable seed spread: the result is then about checkpoints, and says so.
 
 

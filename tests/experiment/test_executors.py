@@ -11,8 +11,8 @@ from bench.cli import main
 from bench.experiment import parse_experiment, run_experiment
 from bench.experiment.executors import ExecutorError, Unit, check_executor, submit_experiment, wait_for
 from bench.results import ResultStore
-from test_experiment import grid, write
-from test_train import data_dir, quiet  # noqa: F401  (data_dir is a fixture)
+from support.experiments import grid, write
+from support.training import quiet
 
 # A checkpoint's run id ends in its folder's fingerprint, which covers its manifest (timings) too: rows are
 # matched on the model's name.

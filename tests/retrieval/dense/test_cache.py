@@ -19,7 +19,7 @@ from bench.retrieval.dense.cache import (META_NAME, STALE_SECONDS, EmbeddingCach
 from bench.retrieval.dense.encode import DenseEncoder, resolved_prompt
 from bench.models.registry import ModelSpec, resolve_model
 from bench.paths import PROJECT_ROOT
-from test_runner import data_env, run_beir, run_id_of, task_files  # noqa: F401 - data_env is a fixture
+from support.runner import run_beir, run_id_of, task_files
 
 TEXTS = ["Coffee delays sleep onset.", "Honey bees pollinate crops.", "Solar panels make electricity.",
          "Volcano eruptions stop flights.", "Python programmers write tests."]

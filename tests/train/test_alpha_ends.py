@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bench.train.run import train
-from test_train import data_dir, manifest, options, quiet, weights  # noqa: F401 - data_dir is a fixture
+from support.training import manifest, options, quiet, weights
 
 
 @pytest.mark.parametrize("alpha, twin", [(1.0, "xx-mono"), (0.0, "xy")])

@@ -18,7 +18,7 @@ from bench.retrieval.dense.options import DenseOptions
 from bench.retrieval.dense.retriever import DenseRetriever
 from bench.runkey import RunKey
 from conftest import FIXTURE_CORPUS, FIXTURE_QRELS, FIXTURE_QUERIES
-from test_runner import data_env, run_beir, run_id_of, task_files  # noqa: F401 - data_env is a fixture
+from support.runner import run_beir, run_id_of, task_files
 
 SHARD = 7  # 30 fixture documents: shards of 7, 7, 7, 7, 2
 

@@ -4,34 +4,18 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 import bench.experiment as experiment_module
 from bench.protocol import HELD_OUT
 from bench.cli import main
 from bench.experiment import ExperimentError, load_experiment, parse_experiment, plan, run_experiment
 from bench.results import ResultStore
-from test_train import LANGS, data_dir, quiet  # noqa: F401  (data_dir is a fixture)
+from support.training import quiet
+from support.experiments import grid, write
 
 
-def grid(tiny: Path, **overrides) -> dict:
-    raw = {
-        "name": "grid",
-        "base_models": [str(tiny)],
-        "references": [str(tiny)],
-        "training": {"steps": 2, "batch_size": 4, "max_seq_length": 32, "langs": list(LANGS), "threads": 1,
-                     "log_every": 1},
-        "evaluation": {"lareqa": {"langs": list(LANGS), "settings": ["mono", "multi"]}},
-        "stages": [{"name": "first", "trainers": ["hybrid", "xx-mono"], "seeds": [1], "train_data": ["mlqa-r"]}],
-    }
-    raw.update(overrides)
-    return raw
 
 
-def write(tmp_path: Path, raw: dict) -> Path:
-    path = tmp_path / "grid.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
 
 
 def test_the_plan_lists_every_step_and_runs_nothing(tiny_model_dir, data_dir, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""The report's inference rules on small synthetic experiments (helpers from test_report.py): lengths and
+"""The report's inference rules on small synthetic experiments (helpers in support/reports.py): lengths and
 precisions read from run records (mixed ones refused, a matched reference used), fewer than 3 seeds never
 deciding, every verdict naming its deciding condition, the sensitivity grid, C11 on unseen languages and the
 messages for input that cannot give a number."""
@@ -16,7 +16,7 @@ from bench.report.data import load_report_data
 from bench.report.plots import all_plots
 from bench.report.verdict import decide, sensitivity
 from bench.results import ResultStore
-from test_report import RESAMPLES, by_id, default_models, write_experiment
+from support.reports import RESAMPLES, by_id, default_models, write_experiment
 
 
 def write_records(name: str, lengths: dict[str, int], precision: dict[str, str] | None = None) -> None:

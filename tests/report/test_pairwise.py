@@ -16,7 +16,7 @@ from scipy import stats as scipy_stats
 
 from bench.cli import main
 from bench.fingerprint import file_digest
-from bench.report.pairwise import compare, render
+from bench.report.pairwise import compare
 from bench.results import TIDY_COLUMNS
 
 RNG = np.random.default_rng(7)

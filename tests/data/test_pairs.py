@@ -87,7 +87,7 @@ def test_fingerprint_identifies_the_examples():
 
 
 def test_files_round_trip(tmp_path):
-    from test_train import write_lareqa_fixture  # the fixture dataset of the training tests
+    from support.training import write_lareqa_fixture
 
     write_lareqa_fixture(tmp_path, "mlqa-r", ("de", "en", "es"))
     examples = training_examples("mlqa-r", root=tmp_path, langs=["de", "en", "es"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_report import RESAMPLES, Model, write_experiment
+from support.reports import RESAMPLES, Model, write_experiment
 
 from bench.experiment.plan import checkpoint_dir
 from bench.experiment.schema import ExperimentError, parse_experiment

@@ -11,7 +11,7 @@ from mteb.results import TaskResult
 from bench.export import dataset_revision, export_mteb, mteb_metric
 from bench.export.tasks import mteb_task, task_name
 from bench.results import ResultStore
-from test_check import tidy
+from support.scores import tidy
 
 
 def store_rows(frame, experiment="exp"):

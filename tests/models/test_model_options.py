@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from bench.cli import main
 from bench.eval.runner import model_options
 from bench.models.registry import (MODELS, SIMILARITY_FUNCTIONS, bm25_run_id, check_similarity, folder_similarity,
                                    hub_snapshot, offline_hint, prompt_tag, resolve_model, with_bm25_parameters,
@@ -20,7 +19,7 @@ from bench.retrieval import load_retriever
 from bench.retrieval.bm25.retriever import BM25Retriever
 from bench.retrieval.dense.encode import DenseEncoder
 from bench.retrieval.dense.search import check_search, exact_top_k, faiss_top_k, score_chunks
-from test_runner import data_env, run_beir, run_id_of, task_files  # noqa: F401 - data_env is a fixture
+from support.runner import run_beir, run_id_of, task_files
 
 TEXTS = ["Coffee delays sleep onset.", "Honey bees pollinate crops.", "Solar panels make electricity."]
 

@@ -20,6 +20,7 @@ from bench.eval.runner import run_models
 from bench.models.registry import resolve_model
 from bench.paths import results_root
 from bench.results import TIDY_COLUMNS
+from support.runner import run_beir, run_id_of, task_files
 
 # DESIGN.md, "Tidy results", in its order.
 DESIGN_COLUMNS = ["experiment", "run_id", "model", "base_model", "trainer", "alpha", "seed", "suite", "dataset",
@@ -28,26 +29,12 @@ DESIGN_COLUMNS = ["experiment", "run_id", "model", "base_model", "trainer", "alp
 METRICS = ["ndcg@10", "recall@100", "map@100", "mrr@10"]
 
 
-@pytest.fixture
-def data_env(beir_fixture_dir, monkeypatch):
-    """BENCH_DATA pointing at <tmp>/data, which holds the fixture as beir/scifact/."""
-    monkeypatch.setenv("BENCH_DATA", str(beir_fixture_dir.parent.parent))
-    return beir_fixture_dir
 
 
-def run_beir(*args: str) -> int:
-    return main(["run", "--suite", "beir", "--datasets", "scifact", *args])
 
 
-def run_id_of(model_dir) -> str:
-    """A folder model's run id: its name and a fingerprint of its weights."""
-    return resolve_model(str(model_dir)).key
 
 
-def task_files(model_name: str, experiment: str = "beir-baselines"):
-    stem = results_root() / experiment / model_name / "scifact__test__mono__en-en"
-    return (stem.with_name(stem.name + ".csv"), stem.with_name(stem.name + ".per_query.parquet"),
-            stem.with_name(stem.name + ".record.json"))
 
 
 def independent_scores(model_dir, task, drop_identical: bool = True) -> dict[str, float]:

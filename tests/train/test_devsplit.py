@@ -11,7 +11,7 @@ from bench.data.pairs import training_examples
 from bench.train.devsplit import score_dev, split_dev
 from bench.train.run import train
 from bench.train.sweep import GRID, SweepOptions, best, run_sweep
-from test_train import LANGS, data_dir, manifest, options, quiet  # noqa: F401  (data_dir: a fixture)
+from support.training import LANGS, manifest, options, quiet
 
 FRACTION = 0.4  # the fixture's 18 question ids form 6 paragraph groups; the hash holds out one of them
 
