@@ -14,6 +14,10 @@ Sections (each can be skipped; every precision in --precisions is measured):
 4. scaling (pipelines.py): the fp32 cold pipeline on the first 1k, 2k, 4k, 8k documents of a pool of corpora.
 5. train (train.py): steps/s of every registered trainer in each precision against a plain
    SentenceTransformerTrainer run (bf16=True for the bf16 row).
+6. scale (scale.py; only with --section scale): synthetic corpora of --scale-sizes passages through the
+   large-corpus path (streamed corpus, sharded multi-process encoding with a tiny model, FAISS flat / HNSW / IVF
+   over the shards, blocked exact search): seconds, docs/s and peak memory per stage, and their growth with N.
+`--section NAME ...` runs only the sections named; `--skip NAME ...` leaves sections out.
 Every timing is the median of --reps repetitions, interleaved across pipelines so that a slow spell of the
 machine does not fall on one pipeline only. summary.py turns the report into summary.json and the targets.
 """
@@ -49,8 +53,9 @@ def run_perf(options: PerfOptions, log: Log = print) -> tuple[dict, dict]:
                                 for k, v in asdict(options).items()},
                     "machine": machine(), "created_at": created}
     threads = usable_cores()
-    log(f"matmul peak ({threads} threads, {' and '.join(options.precisions)}) ...")
-    report["matmul"] = {p: matmul_peak(threads, p) for p in options.precisions}
+    if options.runs("matmul") or options.runs("encode"):
+        log(f"matmul peak ({threads} threads, {' and '.join(options.precisions)}) ...")
+        report["matmul"] = {p: matmul_peak(threads, p) for p in options.precisions}
     with tempfile.TemporaryDirectory(prefix="bench-perf-") as tmp:
         work = Path(tmp)
         if "encode" not in options.skip:
@@ -71,6 +76,12 @@ def run_perf(options: PerfOptions, log: Log = print) -> tuple[dict, dict]:
         if "train" not in options.skip:
             log(f"training throughput: {options.train_model}, {options.train_steps} steps ...")
             report["train"] = train_throughput(options, work, log)
+        if options.runs("scale"):
+            from bench.perf.scale import scale  # here: `python -m bench.perf.scale` runs each size
+
+            log(f"scale: {' '.join(map(str, sorted(options.scale_sizes)))} documents, "
+                f"{options.scale_processes} encoding processes ...")
+            report["scale"] = scale(options, work, log)
     summary = headline(report)
     path = write_report(report, summary, options.out or results_root() / "perf")
     print_report(report, summary, log)
@@ -108,7 +119,17 @@ def add_perf_parser(commands) -> None:
     perf.add_argument("--trainers", nargs="+", help="trainers to time (default: all registered)")
     perf.add_argument("--precision", nargs="+", dest="precisions", default=list(d.precisions), metavar="fp32|bf16",
                       help=f"precisions measured side by side (default: {' '.join(d.precisions)})")
+    perf.add_argument("--section", nargs="+", choices=SECTIONS, metavar="NAME",
+                      help=f"run only these sections ({', '.join(SECTIONS)}); scale runs only when named here")
     perf.add_argument("--skip", nargs="+", default=[], choices=SECTIONS, help="sections to leave out")
+    perf.add_argument("--scale-sizes", type=int, nargs="+", default=list(d.scale_sizes),
+                      help=f"scale: corpus sizes ({' '.join(map(str, d.scale_sizes))})")
+    perf.add_argument("--scale-processes", type=int, default=d.scale_processes,
+                      help=f"scale: encoding processes ({d.scale_processes})")
+    perf.add_argument("--scale-queries", type=int, default=d.scale_queries,
+                      help=f"scale: queries drawn from the passages ({d.scale_queries})")
+    perf.add_argument("--scale-shard-size", type=int, help="scale: documents per shard (default: min(65536, "
+                      "N / processes))")
     perf.add_argument("--skip-mteb", action="store_true", help="same as --skip mteb")
     perf.add_argument("--skip-beir", action="store_true", help="same as --skip beir")
     perf.add_argument("--out", help="output folder (default results/perf)")
@@ -127,6 +148,9 @@ def _perf(args) -> int:
         scaling_datasets=tuple(args.scaling_datasets), train_model=args.train_model, train_steps=args.train_steps,
         train_batch_size=args.train_batch_size, train_seq_length=args.train_seq_length,
         trainers=tuple(args.trainers) if args.trainers else None, precisions=tuple(dict.fromkeys(args.precisions)),
-        skip=skip, out=Path(args.out) if args.out else None)
+        sections=tuple(args.section) if args.section else None, skip=skip,
+        scale_sizes=tuple(dict.fromkeys(args.scale_sizes)), scale_processes=args.scale_processes,
+        scale_queries=args.scale_queries, scale_shard_size=args.scale_shard_size,
+        out=Path(args.out) if args.out else None)
     run_perf(options, log=lambda message: print(message, flush=True))
     return 0

@@ -13,7 +13,24 @@ NDCG_TOLERANCE = 1e-4
 # sentence-transformers' own bf16 path; encoder share of the matmul peak in its own precision; bf16 training.
 TARGETS = {"cold_speedup": 1.3, "cold_speedup_bf16": 1.5, "cold_speedup_bf16_vs_st_bf16": 1.0,
            "warm_speedup": 10.0, "matmul_peak_fraction": 0.6, "trainer_overhead": 0.10, "train_speedup_bf16": 2.0}
-SECTIONS = ("encode", "e2e", "warm", "beir", "mteb", "st-bf16", "scaling", "train")
+SECTIONS = ("matmul", "encode", "e2e", "warm", "beir", "mteb", "st-bf16", "scaling", "train", "scale")
+# e2e's pipelines: `--section e2e` keeps them (--skip still drops one).
+E2E_PARTS = ("warm", "beir", "mteb", "st-bf16")
+# Sections that run only when named with --section (tens of minutes at their default sizes).
+OPT_IN = ("scale",)
+
+
+def sections_skipped(section: list[str] | tuple[str, ...] | None, skip: list[str] | tuple[str, ...] = ()
+                     ) -> tuple[str, ...]:
+    """The sections left out: without --section, those in --skip plus the opt-in ones; with --section, every
+    section not named (a named e2e keeps its pipelines; encode measures the matmul peak it needs even when
+    matmul is left out), plus those in --skip."""
+    if section:
+        keep = set(section) | (set(E2E_PARTS) if "e2e" in section else set())
+        left_out = [s for s in SECTIONS if s not in keep]
+    else:
+        left_out = list(OPT_IN)
+    return tuple(dict.fromkeys([*left_out, *skip]))
 
 
 @dataclass
@@ -37,8 +54,27 @@ class PerfOptions:
     trainers: tuple[str, ...] | None = None  # None: every registered trainer
     # Measured side by side; a precision this machine cannot run natively is refused up front.
     precisions: tuple[str, ...] = ("fp32", "bf16")
+    # Sections run: all but the opt-in ones (None), or only these (--section); minus `skip` either way.
+    # __post_init__ folds both into `skip`, which is what the sections read.
+    sections: tuple[str, ...] | None = None
     skip: tuple[str, ...] = ()  # sections, see SECTIONS
+    # scale (scale.py): synthetic corpora of these sizes through the sharded path, with a tiny model.
+    scale_sizes: tuple[int, ...] = (100_000, 300_000, 1_000_000)
+    scale_processes: int = 2
+    scale_queries: int = 300
+    scale_shard_size: int | None = None  # None: min(65,536, N / processes)
     out: Path | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in (*(self.sections or ()), *self.skip) if s not in SECTIONS]
+        if unknown:
+            raise ValueError(f"unknown perf section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+        self.skip = sections_skipped(self.sections, self.skip)
+        if any(n < 1 for n in self.scale_sizes) or self.scale_processes < 1 or self.scale_queries < 1:
+            raise ValueError("--scale-sizes, --scale-processes and --scale-queries must be at least 1")
+
+    def runs(self, section: str) -> bool:
+        return section not in self.skip
 
 
 def median(values: list[float]) -> float | None:

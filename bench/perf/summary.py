@@ -56,6 +56,10 @@ def headline(report: dict) -> dict:
     scores = [v for v in summary["ndcg_at_10"].values() if v is not None]
     summary["ndcg_agree_within_1e-4"] = (max(scores) - min(scores) <= NDCG_TOLERANCE) if len(scores) > 1 else None
     summary["targets"] = verdicts(summary, report)
+    if report.get("scale"):  # only when the section ran
+        from bench.perf.scale import summary_block
+
+        summary["scale"] = summary_block(report["scale"])
     return summary
 
 
@@ -116,7 +120,11 @@ def print_report(report: dict, summary: dict, log: Log) -> None:
     for name, row in ((report.get("train") or {}).get("trainers") or {}).items():
         log(f"train {name:<33} {row['steps_per_second']:.3f} steps/s, overhead {row['overhead_vs_plain']:+.1%}"
             + (" (more work per step by design)" if row["more_work_per_step"] else ""))
-    log("summary: " + json.dumps({k: v for k, v in summary.items() if k != "targets"}))
+    if report.get("scale"):
+        from bench.perf.scale import print_scale
+
+        print_scale(report["scale"], log)
+    log("summary: " + json.dumps({k: v for k, v in summary.items() if k not in ("targets", "scale")}))
     log("targets: " + json.dumps(summary["targets"]))
 
 
