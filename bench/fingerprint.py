@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 from bench.data.task import RetrievalTask
+from bench.digest import file_digest
 from bench.eval.metrics import METRIC_CODE_VERSION
 from bench.models.registry import ModelSpec, search_of_suffix
 from bench.paths import data_root
@@ -27,21 +28,7 @@ from bench.protocol import LAREQA_SETS
 from bench.runkey import RunKey
 
 LEGACY_K = 1000  # the only depth `run` and `experiment` used before k was recorded
-_file_digests: dict[tuple[str, int, int], str] = {}
 _model_digests: dict[str, str] = {}
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes (first 16 hex digits), memoised per (path, size, mtime) in this process."""
-    stat = os.stat(path)
-    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _file_digests:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                digest.update(block)
-        _file_digests[key] = digest.hexdigest()[:16]
-    return _file_digests[key]
 
 
 def data_name(path: Path) -> str:

@@ -11,7 +11,7 @@ builds the index:
 - per document the file it is in and the byte offset of its line in the uncompressed stream.
 
 The index is cached under $BENCH_CACHE/corpus/ (beside the BM25 indexes and the embedding cache), keyed by the
-sha256 of each file's bytes (bench.fingerprint.file_digest, the same digest the results' fingerprint records),
+sha256 of each file's bytes (bench.digest.file_digest, the same digest the results' fingerprint records),
 and loaded memory-mapped: a second load costs hashing the files, not parsing them.
 
 Gzipped files (MIRACL ships docs-*.jsonl.gz): random access needs a seekable uncompressed stream. With the
@@ -77,7 +77,7 @@ def _id_bytes(doc_id: str) -> bytes:
 
 
 def _file_digest(path: Path) -> str:
-    from bench.fingerprint import file_digest  # lazily: bench.fingerprint imports the task module and metrics
+    from bench.digest import file_digest
 
     return file_digest(path)
 

@@ -159,7 +159,7 @@ _qrels_cache: dict[tuple[str, str], dict[str, dict[str, int]]] = {}
 
 def _qrels(task: Task, data: dict | None) -> dict[str, dict[str, int]]:
     """The qrels file named in the task's fingerprint, refused when its content changed since."""
-    from bench.fingerprint import file_digest
+    from bench.digest import file_digest
     from bench.paths import data_root
 
     names = [n for n in (data or {}) if "qrels" in n]

@@ -108,3 +108,7 @@ def mtl_objective(obj: Objective, batches: dict[str, Batch]) -> Terms:
     if "translation" in batches:
         terms["translation"] = (w.translation, obj.translation_loss(batches["translation"]))
     return terms
+
+
+# The objectives trainers name (bench.train.trainers.TrainerSpec.objective).
+OBJECTIVES = {"retrieval": retrieval_objective, "mtl": mtl_objective}

@@ -216,7 +216,7 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
     from bench.digest import folder_fingerprint
     from bench.retrieval.dense.encode import device_name
     from bench.train.heads import LanguageClassifier
-    from bench.train.objectives import Objective
+    from bench.train.objectives import OBJECTIVES, Objective
 
     device = train_device(options, local)
     seed_everything(options.seed)
@@ -248,7 +248,7 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
     for step in progress:
         batches = {role: sampler.batch(step) for role, sampler in samplers.items()}
         batches_log += [b.record() for b in batches.values()]
-        terms = spec.objective(objective, batches)
+        terms = OBJECTIVES[spec.objective](objective, batches)
         total = sum(w * t for w, t in terms.values() if w)
         if not torch.isfinite(total):
             raise FloatingPointError(f"the loss is {total.item()} at step {step}; lower --lr")

@@ -1,17 +1,16 @@
 """The trainer registry: a name -> TrainerSpec mapping. Adding a trainer is one entry here: how its
 batches are drawn (role -> sampler) and what a step computes from them (an objective). Torch-free, so that
 the experiment schema and the report can ask a trainer's metadata (uses_alpha, uses_heads) without loading
-torch: the objectives are imported when a step first runs."""
+torch: a trainer names its objective, and the training loop looks it up in bench.train.objectives.OBJECTIVES."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from bench.data.pairs import Example
 from bench.protocol import DEFAULT_ALPHA
-from bench.train.samplers import (Batch, EnEnSampler, HybridSampler, LanguageBatchSampler, MixedMonoSampler,
+from bench.train.samplers import (EnEnSampler, HybridSampler, LanguageBatchSampler, MixedMonoSampler,
                                   XXMonoSampler, XYSampler)
 
 
@@ -29,9 +28,6 @@ class SamplerArgs:
         return {"seed": self.seed, "num_steps": self.num_steps, "rank": self.rank, "world_size": self.world_size}
 
 
-if TYPE_CHECKING:
-    from bench.train.objectives import Objective, Terms
-
 SamplerFactory = Callable[[Sequence[Example], Sequence[Example], SamplerArgs], dict[str, LanguageBatchSampler]]
 
 
@@ -40,25 +36,13 @@ class TrainerSpec:
     name: str
     description: str
     samplers: SamplerFactory  # (retrieval examples, parallel pairs, args) -> role -> sampler
-    objective: Callable[[Objective, dict[str, Batch]], Terms]
+    objective: str  # a name in bench.train.objectives.OBJECTIVES: what a step computes from the batches
     uses_alpha: bool = False
     uses_heads: bool = False  # auxiliary heads saved under <checkpoint>/heads/
     uses_tatoeba: bool = False  # accepts --tatoeba pairs (as extra parallel data)
     # Bumped when a trainer keeps its name but changes what it does; part of the run identity past 1, so a
     # checkpoint of the earlier form is never taken for one of the new (options.identity).
     revision: int = 1
-
-
-def retrieval_objective(objective: Objective, batches: dict[str, Batch]) -> Terms:
-    from bench.train.objectives import retrieval_objective as compute
-
-    return compute(objective, batches)
-
-
-def mtl_objective(objective: Objective, batches: dict[str, Batch]) -> Terms:
-    from bench.train.objectives import mtl_objective as compute
-
-    return compute(objective, batches)
 
 
 def _single(cls: type[LanguageBatchSampler]) -> SamplerFactory:
@@ -109,21 +93,21 @@ def _mtl_3batch(examples, parallel, args: SamplerArgs) -> dict[str, LanguageBatc
 TRAINERS: dict[str, TrainerSpec] = {
     spec.name: spec for spec in [
         TrainerSpec("xx-mono", "every batch one language, drawn uniformly; q = p (LAReQA's X-X-mono)",
-                    _single(XXMonoSampler), retrieval_objective),
+                    _single(XXMonoSampler), "retrieval"),
         TrainerSpec("xy", "every pair cross-lingual (q != p), language pairs drawn uniformly per slot",
-                    _single(XYSampler), retrieval_objective),
+                    _single(XYSampler), "retrieval"),
         TrainerSpec("hybrid", "each batch mono with probability alpha (--alpha, default 0.5), cross otherwise",
-                    _hybrid, retrieval_objective, uses_alpha=True),
+                    _hybrid, "retrieval", uses_alpha=True),
         TrainerSpec("x-x", "same-language pairs, languages mixed within a batch (LAReQA's X-X)",
-                    _single(MixedMonoSampler), retrieval_objective),
-        TrainerSpec("en-en", "English pairs only", _single(EnEnSampler), retrieval_objective),
+                    _single(MixedMonoSampler), "retrieval"),
+        TrainerSpec("en-en", "English pairs only", _single(EnEnSampler), "retrieval"),
         TrainerSpec("mtl", "multi-task in one batch of --batch-size pairs shared by its parts: w_mono * mono "
                            "part + w_cross * cross part + language-adversarial LID head (gradient reversal), "
                            "+ w_translation * translation ranking on parallel questions when > 0 (default 0)",
-                    _mtl_shared, mtl_objective, uses_heads=True, uses_tatoeba=True, revision=2),
+                    _mtl_shared, "mtl", uses_heads=True, uses_tatoeba=True, revision=2),
         TrainerSpec("mtl-3batch", "mtl with a whole batch per part (mono, cross, translation): 2-3x the pairs "
                                   "per step of the others (the form of mtl before revision 2)",
-                    _mtl_3batch, mtl_objective, uses_heads=True, uses_tatoeba=True),
+                    _mtl_3batch, "mtl", uses_heads=True, uses_tatoeba=True),
     ]
 }
 

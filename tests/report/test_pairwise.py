@@ -15,7 +15,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from bench.cli import main
-from bench.fingerprint import file_digest
+from bench.digest import file_digest
 from bench.report.pairwise import compare
 from bench.results import TIDY_COLUMNS
 

@@ -386,14 +386,17 @@ def test_a_failure_leaves_no_half_written_checkpoint(tiny_model_dir, data_dir, t
     monkeypatch.setenv("BENCH_DATA", str(data_dir))
 
     # A failure during the steps: nothing is written at all.
-    working = TRAINERS["xy"].objective
+    from bench.train.objectives import OBJECTIVES
+
+    working = OBJECTIVES["retrieval"]
 
     def failing(objective, batches):
         if next(iter(batches.values())).step == 1:
             raise RuntimeError("boom")
         return working(objective, batches)
 
-    monkeypatch.setitem(TRAINERS, "xy", replace(TRAINERS["xy"], objective=failing))
+    monkeypatch.setitem(OBJECTIVES, "failing", failing)
+    monkeypatch.setitem(TRAINERS, "xy", replace(TRAINERS["xy"], objective="failing"))
     with pytest.raises(RuntimeError, match="boom"):
         train(options(tiny_model_dir, out, trainer="xy", steps=3), log=quiet)
     assert list(out.iterdir()) == []
