@@ -36,7 +36,7 @@ from bench.perf.encode import encode_throughput, encoder_flops
 from bench.perf.machine import machine, matmul_peak
 from bench.perf.options import SECTIONS, Log, PerfOptions
 from bench.perf.pipelines import Pipeline, end_to_end, run_pipeline, scaling
-from bench.perf.summary import headline, print_report, write_report
+from bench.perf.summary import HEADLINE_SECTIONS, headline, print_report, write_report
 from bench.perf.train import train_throughput
 
 __all__ = ["PerfOptions", "Pipeline", "add_perf_parser", "encoder_flops", "headline", "perf_task", "run_perf",
@@ -83,9 +83,11 @@ def run_perf(options: PerfOptions, log: Log = print) -> tuple[dict, dict]:
                 f"{options.scale_processes} encoding processes ...")
             report["scale"] = scale(options, work, log)
     summary = headline(report)
-    path = write_report(report, summary, options.out or results_root() / "perf")
+    complete = all(options.runs(section) for section in HEADLINE_SECTIONS)
+    path, summary_path = write_report(report, summary, options.out or results_root() / "perf", complete)
     print_report(report, summary, log)
-    log(f"\nwrote {path} and {path.parent / 'summary.json'}")
+    log(f"\nwrote {path}" + (f" and {summary_path}" if summary_path else
+                              " (its summary inside it; summary.json is left to full runs)"))
     return report, summary
 
 

@@ -128,12 +128,21 @@ def print_report(report: dict, summary: dict, log: Log) -> None:
     log("targets: " + json.dumps(summary["targets"]))
 
 
-def write_report(report: dict, summary: dict, out: Path) -> Path:
+# The sections the headline figures come from: summary.json is rewritten only by a run that had them all.
+HEADLINE_SECTIONS = ("encode", "e2e", "warm", "beir", "mteb", "st-bf16", "train")
+
+
+def write_report(report: dict, summary: dict, out: Path, complete: bool = True) -> tuple[Path, Path | None]:
+    """The full report (with its summary) as perf-<stamp>.json; summary.json too when the run was `complete`
+    (every headline section ran), so that a partial run (--section scale, --skip e2e) never overwrites the
+    headline figures with empty ones. Returns (report path, summary path or None)."""
     from bench.results import atomic_write
 
     out.mkdir(parents=True, exist_ok=True)
     stamp = report["created_at"].replace(":", "").replace("-", "")
     path = out / f"perf-{stamp}.json"
-    atomic_write(path, lambda p: p.write_text(json.dumps(report, indent=1)))
+    atomic_write(path, lambda p: p.write_text(json.dumps({**report, "summary": summary}, indent=1)))
+    if not complete:
+        return path, None
     atomic_write(out / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=1)))
-    return path
+    return path, out / "summary.json"

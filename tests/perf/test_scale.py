@@ -32,13 +32,15 @@ def scale_run(tmp_path_factory):
 
 def test_scale_section_runs_alone_and_quickly(scale_run):
     report, summary, out, seconds = scale_run
-    assert seconds < 90, f"the scale section on {SIZES} took {seconds:.0f} s"  # about 40 s on 2 busy cores
+    # Speed is what `bench perf` reports, never a test's pass mark (about 40 s here on 2 busy cores).
     assert "scale" in report
     for other in ("matmul", "encode", "e2e", "scaling", "train"):
         assert other not in report
     written = json.loads(next(out.glob("perf-*.json")).read_text())
     assert written["scale"] == report["scale"]
-    assert json.loads((out / "summary.json").read_text())["scale"] == summary["scale"]
+    # A partial run keeps its summary in its report and leaves the headline summary.json alone.
+    assert written["summary"]["scale"] == summary["scale"]
+    assert not (out / "summary.json").exists()
 
 
 def test_scale_report_keys_and_recalls(scale_run):
