@@ -5,7 +5,6 @@ stated tolerance), FAIL otherwise or when a score is missing."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.paths import PROJECT_ROOT
+from bench.paths import PROJECT_ROOT, environment
 from bench.safety import check_name
 
 KEY = ["model", "dataset", "setting", "query_lang", "doc_lang", "metric"]
@@ -31,18 +30,9 @@ def expected_path(experiment: str) -> Path:
 @contextmanager
 def scratch_environment() -> Iterator[Path]:
     """Results and checkpoints in a temporary folder, so the check recomputes everything and touches nothing."""
-    saved = {name: os.environ.get(name) for name in ("BENCH_RESULTS", "BENCH_MODELS")}
-    with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
-        os.environ["BENCH_RESULTS"] = str(Path(tmp) / "results")
-        os.environ["BENCH_MODELS"] = str(Path(tmp) / "models")
-        try:
-            yield Path(tmp)
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+    with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp, \
+            environment(BENCH_RESULTS=str(Path(tmp) / "results"), BENCH_MODELS=str(Path(tmp) / "models")):
+        yield Path(tmp)
 
 
 def fresh_scores(experiment_name: str, log=print) -> pd.DataFrame:

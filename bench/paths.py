@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -54,3 +56,19 @@ def reports_root(results: Path | None = None) -> Path:
     if os.environ.get("BENCH_REPORTS"):
         return Path(os.environ["BENCH_REPORTS"]).expanduser()
     return (results or results_root()).parent / "reports"
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Environment variables set for the length of a block (read by stores and spawned processes), the previous
+    values put back afterwards (main() also runs in-process, under tests)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

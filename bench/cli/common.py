@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,15 +54,10 @@ def add_output_argument(parser: argparse.ArgumentParser) -> None:
 def output_folder(args: argparse.Namespace) -> Iterator[None]:
     """--output for the length of one command: it becomes $BENCH_RESULTS, which every store and subprocess
     reads, and the previous value is put back (main() is also called in-process, by tests)."""
+    from bench.paths import environment
+
     if not getattr(args, "output", None):
         yield
         return
-    saved = os.environ.get("BENCH_RESULTS")
-    os.environ["BENCH_RESULTS"] = str(Path(args.output).expanduser().resolve())
-    try:
+    with environment(BENCH_RESULTS=str(Path(args.output).expanduser().resolve())):
         yield
-    finally:
-        if saved is None:
-            os.environ.pop("BENCH_RESULTS", None)
-        else:
-            os.environ["BENCH_RESULTS"] = saved

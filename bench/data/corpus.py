@@ -160,14 +160,7 @@ class JsonlCorpus(Mapping):
         """Lists of at most n (id, document) in file order: one chunk in memory at a time."""
         if n < 1:
             raise ValueError(f"chunk size must be positive, got {n}")
-        chunk: list[tuple[str, dict[str, str]]] = []
-        for item in self._stream():
-            chunk.append(item)
-            if len(chunk) == n:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+        yield from batched(self._stream(), n)
 
     def close(self) -> None:
         with self._lock:
@@ -378,8 +371,13 @@ def iter_chunks(corpus: Mapping, n: int = CHUNK) -> Iterator[list[tuple[str, dic
     if hasattr(corpus, "iter_chunks"):
         yield from corpus.iter_chunks(n)
         return
-    chunk = []
-    for item in corpus.items():
+    yield from batched(corpus.items(), n)
+
+
+def batched(items, n: int) -> Iterator[list]:
+    """Lists of at most n consecutive items (itertools.batched gives tuples, and only from Python 3.12)."""
+    chunk: list = []
+    for item in items:
         chunk.append(item)
         if len(chunk) == n:
             yield chunk

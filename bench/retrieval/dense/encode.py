@@ -22,7 +22,6 @@ as a Hugging Face id is fingerprinted as `hf:<id>@<commit>`, the revision resolv
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from bench.models.registry import (DEFAULT_SIMILARITY, ModelSpec, check_similari
 from bench.precision import autocast, cast_linear_weights, check_precision, sentence_embeddings
 from bench.retrieval.dense.backends import OnnxTransformer, check_backend, quantize_int8
 from bench.retrieval.dense.cache import EmbeddingCache, cache_key
+from bench.paths import environment
 
 
 def document_text(doc: dict[str, str]) -> str:
@@ -303,16 +303,9 @@ class DenseEncoder:
             raise ValueError(f"--encode-processes above 1 runs the fp32 torch backend only, not backend "
                              f"{self.backend} precision {self.precision}: give one process")
         share = str(max(1, self.threads // max(1, sum(1 for d in devices if str(d).startswith("cpu")))))
-        saved = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-        os.environ.update({name: share for name in saved})  # read by the spawned workers when torch loads
-        try:
+        # Read by the spawned workers when torch loads.
+        with environment(OMP_NUM_THREADS=share, MKL_NUM_THREADS=share):
             return self.model.start_multi_process_pool(target_devices=list(devices))
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
     def stop_pool(self, pool) -> None:
         self.model.stop_multi_process_pool(pool)
