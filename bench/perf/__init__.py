@@ -14,7 +14,9 @@ Sections (each can be skipped; every precision in --precisions is measured):
 4. scaling (pipelines.py): the fp32 cold pipeline on the first 1k, 2k, 4k, 8k documents of a pool of corpora.
 5. train (train.py): steps/s of every registered trainer in each precision against a plain
    SentenceTransformerTrainer run (bf16=True for the bf16 row).
-6. scale (scale.py; only with --section scale): synthetic corpora of --scale-sizes passages through the
+6. budget (budget.py; only with --section budget): the encode slice through our encoder at several padded-token
+   budgets per batch (--budgets, tokens per row), in each precision, with the e2e model at its own max length.
+7. scale (scale.py; only with --section scale): synthetic corpora of --scale-sizes passages through the
    large-corpus path (streamed corpus, sharded multi-process encoding with a tiny model, FAISS flat / HNSW / IVF
    over the shards, blocked exact search): seconds, docs/s and peak memory per stage, and their growth with N.
 `--section NAME ...` runs only the sections named; `--skip NAME ...` leaves sections out.
@@ -76,6 +78,11 @@ def run_perf(options: PerfOptions, log: Log = print) -> tuple[dict, dict]:
         if "train" not in options.skip:
             log(f"training throughput: {options.train_model}, {options.train_steps} steps ...")
             report["train"] = train_throughput(options, work, log)
+        if options.runs("budget"):
+            from bench.perf.budget import token_budget
+
+            log(f"token budget: {options.e2e_model}, tokens per row {' '.join(map(str, options.budgets))} ...")
+            report["budget"] = token_budget(options, slice_texts(options.dataset, options.docs), log)
         if options.runs("scale"):
             from bench.perf.scale import scale  # here: `python -m bench.perf.scale` runs each size
 
@@ -119,6 +126,8 @@ def add_perf_parser(commands) -> None:
     perf.add_argument("--train-batch-size", type=int, default=d.train_batch_size, help=f"({d.train_batch_size})")
     perf.add_argument("--train-seq-length", type=int, default=d.train_seq_length, help=f"({d.train_seq_length})")
     perf.add_argument("--trainers", nargs="+", help="trainers to time (default: all registered)")
+    perf.add_argument("--budgets", type=int, nargs="+", default=list(d.budgets), metavar="TOKENS",
+                      help=f"budget: tokens per row timed ({' '.join(map(str, d.budgets))})")
     perf.add_argument("--precision", nargs="+", dest="precisions", default=list(d.precisions), metavar="fp32|bf16",
                       help=f"precisions measured side by side (default: {' '.join(d.precisions)})")
     perf.add_argument("--section", nargs="+", choices=SECTIONS, metavar="NAME",
@@ -149,7 +158,8 @@ def _perf(args) -> int:
         batch_size=args.batch_size, reps=args.reps, sizes=tuple(args.sizes),
         scaling_datasets=tuple(args.scaling_datasets), train_model=args.train_model, train_steps=args.train_steps,
         train_batch_size=args.train_batch_size, train_seq_length=args.train_seq_length,
-        trainers=tuple(args.trainers) if args.trainers else None, precisions=tuple(dict.fromkeys(args.precisions)),
+        trainers=tuple(args.trainers) if args.trainers else None, budgets=tuple(dict.fromkeys(args.budgets)),
+        precisions=tuple(dict.fromkeys(args.precisions)),
         sections=tuple(args.section) if args.section else None, skip=skip,
         scale_sizes=tuple(dict.fromkeys(args.scale_sizes)), scale_processes=args.scale_processes,
         scale_queries=args.scale_queries, scale_shard_size=args.scale_shard_size,

@@ -13,11 +13,11 @@ NDCG_TOLERANCE = 1e-4
 # sentence-transformers' own bf16 path; encoder share of the matmul peak in its own precision; bf16 training.
 TARGETS = {"cold_speedup": 1.3, "cold_speedup_bf16": 1.5, "cold_speedup_bf16_vs_st_bf16": 1.0,
            "warm_speedup": 10.0, "matmul_peak_fraction": 0.6, "trainer_overhead": 0.10, "train_speedup_bf16": 2.0}
-SECTIONS = ("matmul", "encode", "e2e", "warm", "beir", "mteb", "st-bf16", "scaling", "train", "scale")
+SECTIONS = ("matmul", "encode", "e2e", "warm", "beir", "mteb", "st-bf16", "scaling", "train", "budget", "scale")
 # e2e's pipelines: `--section e2e` keeps them (--skip still drops one).
 E2E_PARTS = ("warm", "beir", "mteb", "st-bf16")
-# Sections that run only when named with --section (tens of minutes at their default sizes).
-OPT_IN = ("scale",)
+# Sections that run only when named with --section: scale takes tens of minutes; budget tunes a constant.
+OPT_IN = ("budget", "scale")
 
 
 def sections_skipped(section: list[str] | tuple[str, ...] | None, skip: list[str] | tuple[str, ...] = ()
@@ -52,6 +52,7 @@ class PerfOptions:
     train_batch_size: int = 32
     train_seq_length: int = 64
     trainers: tuple[str, ...] | None = None  # None: every registered trainer
+    budgets: tuple[int, ...] = (64, 128, 256, 512)  # budget: tokens per row timed, on the encode slice
     # Measured side by side; a precision this machine cannot run natively is refused up front.
     precisions: tuple[str, ...] = ("fp32", "bf16")
     # Sections run: all but the opt-in ones (None), or only these (--section); minus `skip` either way.
@@ -70,6 +71,8 @@ class PerfOptions:
         if unknown:
             raise ValueError(f"unknown perf section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
         self.skip = sections_skipped(self.sections, self.skip)
+        if any(n < 1 for n in self.budgets):
+            raise ValueError("--budgets must be at least 1 token per row")
         if any(n < 1 for n in self.scale_sizes) or self.scale_processes < 1 or self.scale_queries < 1:
             raise ValueError("--scale-sizes, --scale-processes and --scale-queries must be at least 1")
 

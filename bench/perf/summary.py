@@ -120,6 +120,10 @@ def print_report(report: dict, summary: dict, log: Log) -> None:
     for name, row in ((report.get("train") or {}).get("trainers") or {}).items():
         log(f"train {name:<33} {row['steps_per_second']:.3f} steps/s, overhead {row['overhead_vs_plain']:+.1%}"
             + (" (more work per step by design)" if row["more_work_per_step"] else ""))
+    if report.get("budget"):
+        from bench.perf.budget import print_budget
+
+        print_budget(report["budget"], log)
     if report.get("scale"):
         from bench.perf.scale import print_scale
 

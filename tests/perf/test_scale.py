@@ -105,10 +105,10 @@ def test_tiny_model_is_deterministic(tmp_path):
 
 
 def test_sections_and_skip():
-    assert sections_skipped(None) == ("scale",)  # opt-in: tens of minutes at the default sizes
+    assert sections_skipped(None) == ("budget", "scale")  # opt-in: a tuning run, tens of minutes
     assert set(sections_skipped(("scale",))) == set(SECTIONS) - {"scale"}
     assert set(sections_skipped(("e2e",), ("mteb",))) == set(SECTIONS) - {"e2e", "warm", "beir", "st-bf16"}
-    assert set(sections_skipped(None, ("train",))) == {"scale", "train"}
+    assert set(sections_skipped(None, ("train",))) == {"budget", "scale", "train"}
     assert PerfOptions().runs("encode") and not PerfOptions().runs("scale")
     with pytest.raises(ValueError, match="unknown perf section"):
         PerfOptions(sections=("nope",))
@@ -129,7 +129,7 @@ def test_cli_section_scale(monkeypatch):
     assert (options.scale_sizes, options.scale_processes) == ((2000, 5000), 2)
     args = parser.parse_args(["perf", "--skip", "train", "mteb"])
     args.func(args)
-    assert seen[1].skip == ("scale", "train", "mteb") and seen[1].runs("e2e")
+    assert seen[1].skip == ("budget", "scale", "train", "mteb") and seen[1].runs("e2e")
 
 
 def test_headline_has_a_scale_block_only_when_the_section_ran():
