@@ -135,21 +135,27 @@ def research_question(ctx: Context) -> Verdict:
 
 
 def mtl_budget(data: ReportData, group: str) -> str:
-    """'' when mtl drew one batch per step like the others; else how much more it saw (its manifests' batch
-    counts), which hybrid − mtl then mixes with the strategy."""
+    """'' when mtl saw hybrid's training pairs per optimiser step; else how many times as many it saw, which
+    hybrid − mtl then mixes with the strategy. Read from its manifests: `pairs_per_step` against the batch size
+    where recorded (the same-budget mtl splits one batch of pairs between its tasks), else every batch counted
+    as a full one (manifests from before pairs were recorded)."""
     ratios = set()
     for model in data.group_row(group)["models"]:
         manifest = data.manifests.get(model) or {}
-        counts = (manifest.get("batches") or {}).get("counts") or {}
-        steps = int((manifest.get("options") or {}).get("steps") or manifest.get("steps") or 0)
-        if counts and steps:
+        batches, options = manifest.get("batches") or {}, manifest.get("options") or {}
+        per_step, batch_size = batches.get("pairs_per_step") or {}, int(options.get("batch_size") or 0)
+        counts, steps = batches.get("counts") or {}, int(options.get("steps") or manifest.get("steps") or 0)
+        if per_step and batch_size:
+            ratios.add(round(sum(per_step.values()) / batch_size, 2))
+        elif counts and steps:
             ratios.add(round(sum(counts.values()) / steps, 2))
     many = sorted(r for r in ratios if r > 1)
     if not many:
         return ""
-    return (f"{data.label(group)} drew {'/'.join(f'{r:g}' for r in many)} batches per optimiser step (its "
-            "manifests' batch counts: the three-batch form, mono + cross + translation) against 1 for hybrid: "
-            "hybrid − mtl mixes the strategy with three times the training pairs")
+    times = "/".join(f"{r:g}" for r in many)
+    return (f"{data.label(group)} saw {times}x hybrid's training pairs per optimiser step (its manifests' batch "
+            f"records: one full batch per task, mono + cross + translation), so hybrid − mtl mixes the strategy "
+            f"with {times} times the training pairs")
 
 
 # ------------------------------------------------------------------------------- empirical (C8-C11)

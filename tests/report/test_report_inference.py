@@ -160,8 +160,23 @@ def _no_checkpoints(tmp_path, monkeypatch):
 def test_an_mtl_that_saw_three_batches_a_step_is_named_so():
     write_experiment("synthetic", default_models())  # mtl manifests: 10 mono + 10 cross + 10 translation batches
     rq = by_id(verdicts(load_report_data("synthetic"), n_resamples=RESAMPLES))["RQ"]
-    assert any("drew 3 batches per optimiser step" in line and "three times the training pairs" in line
+    assert any("saw 3x hybrid's training pairs per optimiser step" in line and "3 times the training pairs" in line
                for line in rq.evidence)
+
+
+def test_an_mtl_that_split_one_batch_between_its_tasks_is_not_flagged():
+    from bench.report.claims_empirical import mtl_budget
+    from tests.support.reports import manifest
+
+    models = default_models()
+    write_experiment("synthetic", models)
+    data = load_report_data("synthetic")
+    for model in [m for m in models if m.trainer == "mtl"]:
+        record = manifest(model)  # 10 steps at batch 8: two half batches a step, as the same-budget mtl draws
+        record["batches"] = {"counts": {"mono:mono": 10, "cross:cross": 10}, "pairs_per_step": {"mono": 4, "cross": 4}}
+        data.manifests[next(k for k in data.manifests if k.startswith("mtl") and f"-s{model.seed}-" in k)] = record
+    group = next(g for g in data.trained_groups()["group"] if g.startswith("mtl"))
+    assert mtl_budget(data, group) == ""  # one 3x manifest left unpatched would make it non-empty
 
 
 def test_difference_heatmap_cells_are_differences_of_seed_means():
