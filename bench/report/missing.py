@@ -21,11 +21,18 @@ def expected_grid(definition: dict) -> list[dict]:
         experiment = parse_experiment(definition)
     except (ExperimentError, KeyError, TypeError, ValueError):
         return []
+    from bench.experiment.plan import eval_spec
+    from bench.models.registry import resolve_model
+
     cells = []
     for reference, cell, sets in expected_sets(experiment):
         if cell is None:
+            # A reference's results sit under the run id it is scored as (the experiment's precision and length
+            # applied: me5-small+bf16), which is what the report names it by.
+            spec = resolve_model(reference)
+            run_ids = {suite: eval_spec(experiment, spec, suite).key for suite in ("beir", "lareqa")}
             cells.append({"trainer": "none", "base": reference, "train_data": "", "seed": None, "alpha": None,
-                          "steps": None, "sets": sets})
+                          "steps": None, "sets": sets, "run_ids": run_ids})
         else:
             cells.append({"trainer": cell.trainer, "base": cell.base, "train_data": cell.train_data,
                           "seed": cell.seed, "alpha": cell.alpha, "steps": cell.steps, "sets": sets})
@@ -48,8 +55,13 @@ def missing_cells(data: ReportData) -> list[str]:
                          alpha, int(row.steps) if pd.notna(row.steps) else None, row.dataset, row.setting))
     out = []
     for cell in expected_grid(data.definition):
-        key = (cell["trainer"], cell["base"], cell["train_data"], cell["seed"], cell["alpha"], cell["steps"])
-        lacking = [(d, st) for d, st in cell["sets"] if (*key, d, st) not in present]
+        if cell["trainer"] == "none":
+            lacking = [(d, st) for d, st in cell["sets"] if
+                       ("none", cell["run_ids"]["lareqa" if d in LAREQA else "beir"], "", None, None, None, d, st)
+                       not in present]
+        else:
+            key = (cell["trainer"], cell["base"], cell["train_data"], cell["seed"], cell["alpha"], cell["steps"])
+            lacking = [(d, st) for d, st in cell["sets"] if (*key, d, st) not in present]
         if lacking:
             out.append(f"{_cell_name(cell)}: {_sets_text(lacking, len(cell['sets']))}")
     return out

@@ -239,6 +239,31 @@ def test_missing_cells_from_the_experiment_file():
     assert any(m.startswith("bm25 (reference): no results on NFCorpus") for m in missing)
 
 
+def _rename_run(store, old: str, new: str) -> None:
+    """Move a stored run to another run id, as the same model scored in another precision would be stored."""
+    import shutil
+
+    for path in (store.folder / old).iterdir():
+        target = store.folder / new / path.name
+        target.parent.mkdir(exist_ok=True)
+        if path.suffix == ".csv":
+            pd.read_csv(path).assign(run_id=new).to_csv(target, index=False)
+        elif path.suffix == ".parquet":
+            pd.read_parquet(path).assign(run_id=new).to_parquet(target)
+    shutil.rmtree(store.folder / old)
+
+
+@pytest.mark.parametrize("precision, missing_reference", [("bf16", False), ("fp32", True)])
+def test_a_reference_counts_under_the_run_id_of_the_experiments_precision(precision, missing_reference):
+    definition = {"name": "synthetic", "references": ["me5-small"], "base_models": ["me5-small"],
+                  "precision": precision, "evaluation": {"lareqa": {}, "beir": {"datasets": ["scifact"]}},
+                  "stages": [{"trainers": ["hybrid"], "seeds": [1], "train_data": ["mlqa-r"]}]}
+    write_experiment("synthetic", default_models()[:2], definition=definition)
+    _rename_run(ResultStore("synthetic"), "me5-small", "me5-small+bf16")
+    missing = missing_cells(load_report_data("synthetic"))
+    assert any(m.startswith("me5-small (reference)") for m in missing) is missing_reference
+
+
 def test_a_numerics_variant_is_reported_beside_the_fp32_run():
     models = default_models()[:2]
     write_experiment("synthetic", models)
