@@ -154,8 +154,7 @@ def mtl_budget(data: ReportData, group: str) -> str:
         return ""
     times = "/".join(f"{r:g}" for r in many)
     return (f"{data.label(group)} saw {times}x hybrid's training pairs per optimiser step (its manifests' batch "
-            f"records: one full batch per task, mono + cross + translation), so hybrid − mtl mixes the strategy "
-            f"with {times} times the training pairs")
+            f"records), so hybrid − mtl mixes the strategy with {times} times the training pairs")
 
 
 # ------------------------------------------------------------------------------- empirical (C8-C11)

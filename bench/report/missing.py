@@ -27,10 +27,10 @@ def expected_grid(definition: dict) -> list[dict]:
     cells = []
     for reference, cell, sets in expected_sets(experiment):
         if cell is None:
-            # A reference's results sit under the run id it is scored as (the experiment's precision and length
-            # applied: me5-small+bf16), which is what the report names it by.
+            # A reference's results sit under the run id it is scored as on each set (the experiment's precision
+            # and length applied: me5-small+bf16), which is what the report names it by.
             spec = resolve_model(reference)
-            run_ids = {suite: eval_spec(experiment, spec, suite).key for suite in ("beir", "lareqa")}
+            run_ids = {d: eval_spec(experiment, spec, d if d in LAREQA else "beir").key for d, _ in sets}
             cells.append({"trainer": "none", "base": reference, "train_data": "", "seed": None, "alpha": None,
                           "steps": None, "sets": sets, "run_ids": run_ids})
         else:
@@ -55,16 +55,17 @@ def missing_cells(data: ReportData) -> list[str]:
                          alpha, int(row.steps) if pd.notna(row.steps) else None, row.dataset, row.setting))
     out = []
     for cell in expected_grid(data.definition):
-        if cell["trainer"] == "none":
-            lacking = [(d, st) for d, st in cell["sets"] if
-                       ("none", cell["run_ids"]["lareqa" if d in LAREQA else "beir"], "", None, None, None, d, st)
-                       not in present]
-        else:
-            key = (cell["trainer"], cell["base"], cell["train_data"], cell["seed"], cell["alpha"], cell["steps"])
-            lacking = [(d, st) for d, st in cell["sets"] if (*key, d, st) not in present]
+        lacking = [(d, st) for d, st in cell["sets"] if (*_cell_key(cell, d), d, st) not in present]
         if lacking:
             out.append(f"{_cell_name(cell)}: {_sets_text(lacking, len(cell['sets']))}")
     return out
+
+
+def _cell_key(cell: dict, dataset: str) -> tuple:
+    """The cell as `present` keys it: a reference by its run id on the dataset, a trained cell by its fields."""
+    if cell["trainer"] == "none":
+        return ("none", cell["run_ids"][dataset], "", None, None, None)
+    return (cell["trainer"], cell["base"], cell["train_data"], cell["seed"], cell["alpha"], cell["steps"])
 
 
 def _cell_name(cell: dict) -> str:
