@@ -126,10 +126,15 @@ class ResultStore:
                 self.note(f"warning: skipped {damaged}")
 
     def records(self) -> pd.DataFrame:
-        """One row per finished (model, task): the run record's stage seconds, docs/s and peak memory."""
+        """One row per finished (model, task): the run record's stage seconds, docs/s, peak memory, whether the
+        model is dense, its threads and device, and the texts it read from the embedding cache."""
         rows = [{"run_id": path.parent.name, "suite": record["suite"], "dataset": record["dataset"],
                  "setting": record["setting"], **{f"s_{k}": v for k, v in record["seconds"].items()},
-                 "docs_per_second": record.get("docs_per_second"), "peak_memory_mb": record.get("peak_memory_mb")}
+                 "docs_per_second": record.get("docs_per_second"), "peak_memory_mb": record.get("peak_memory_mb"),
+                 "dense": record.get("model_max_seq_length") is not None,  # BM25 records a backend, no length
+                 "threads": record.get("model_threads"), "cached_texts": record.get("cached_texts") or 0,
+                 "device": record.get("model_device_name") or (record.get("machine") or {}).get("processor")
+                 or "not recorded"}
                 for path, record in self.record_files()]
         return pd.DataFrame(rows)
 

@@ -17,7 +17,7 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(bench.__path__, "bench.")
 TORCH_FREE = ["bench.protocol", "bench.runkey", "bench.paths", "bench.safety", "bench.digest",
               "bench.experiment.schema", "bench.train.options", "bench.train.trainers", "bench.models.registry",
               "bench.retrieval", "bench.retrieval.dense.cache", "bench.report.missing", "bench.results",
-              "bench.reproduce", "bench.cli"]
+              "bench.reproduce", "bench.cli", "bench.costs", "bench.experiment.plan"]
 
 
 @pytest.mark.parametrize("name", MODULES)

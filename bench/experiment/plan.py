@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import glob
 import json
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.experiment.schema import (Cell, Experiment, ExperimentError, Stage, suites_of,
                                      unique_cells)
 from bench.runkey import RunKey
+from bench.costs import Pace, duration
 
 
 
@@ -83,12 +85,26 @@ class Step:
     done: bool = False
     elsewhere: bool = False  # trained and scored in full on another machine: its checkpoint is not here
     cell: int | None = None  # position in unique_cells(), the unit a shard takes; None for a reference
+    remaining: dict[str, int] = field(default_factory=dict)  # evaluate: dataset -> tasks left
+    dense: bool = True  # evaluate: a dense model (BM25 is not), for the measured pace
+    pairs: int = 0  # train: optimiser steps x batch size
 
-    def describe(self) -> str:
+    def estimate(self, pace: Pace) -> float | None:
+        """Seconds this step still needs at the measured pace; None when nothing like it was measured yet."""
+        if self.done:
+            return 0.0
+        if self.action == "train":
+            return pace.training(self.pairs, 1)
+        return pace.scoring(self.dense, self.remaining)
+
+    def describe(self, pace: Pace | None = None) -> str:
+        seconds = self.estimate(pace) if pace is not None and not self.done else None
+        left = f", about {duration(seconds)}" if seconds else ""
         if self.action == "train":
             where = " (scored in full; checkpoint not on this machine)" if self.elsewhere else ""
-            return f"[{'done' if self.done else 'todo'}] train     {self.model}{where}"
-        state = "done" if self.done else f"{self.tasks_done}/{self.tasks_total} done"
+            return f"[{'done' if self.done else 'todo'}] train     {self.model}{where}" + \
+                (f" (about {duration(seconds)})" if seconds else "")
+        state = "done" if self.done else f"{self.tasks_done}/{self.tasks_total} done{left}"
         return f"[{'done' if self.done else 'todo'}] evaluate  {self.model} on {self.suite} ({state})"
 
 
@@ -121,24 +137,29 @@ def plan(experiment: Experiment, models_dir: str | None = None, tasks_cache: dic
     cache = {} if tasks_cache is None else tasks_cache
     steps: list[Step] = []
 
-    def evaluation(stage: Stage | None, label: str, keys: dict[str, str] | None, suites: list[str]) -> list[Step]:
+    def evaluation(stage: Stage | None, label: str, keys: dict[str, str] | None, suites: list[str],
+                   dense: bool = True) -> list[Step]:
         added = []
         for suite in suites:
             tasks = stage_tasks(experiment, stage, suite, cache)
-            done = 0 if keys is None else sum(store.done(keys[suite], t) for t in tasks)
-            added.append(Step(stage.name if stage else "references", "evaluate", label, suite, len(tasks), done,
-                              done == len(tasks)))
+            todo = [t for t in tasks if keys is None or not store.done(keys[suite], t)]
+            added.append(Step(stage.name if stage else "references", "evaluate", label, suite, len(tasks),
+                              len(tasks) - len(todo), not todo, remaining=dict(Counter(t.dataset for t in todo)),
+                              dense=dense))
         steps.extend(added)
         return added
 
     for name in experiment.references:
         spec = resolve_model(name)
         suites = suites_of(experiment, None)
-        evaluation(None, name, {s: eval_spec(experiment, spec, s).key for s in suites}, suites)
+        evaluation(None, name, {s: eval_spec(experiment, spec, s).key for s in suites}, suites,
+                   dense=spec.kind == "dense")
     for index, (stage, cell) in enumerate(unique_cells(experiment)):
         folder = checkpoint_dir(experiment, cell, models_dir)
         suites = suites_of(experiment, cell)
-        train = Step(stage.name, "train", folder.name, done=is_trained(experiment, cell, models_dir), cell=index)
+        options = train_options(experiment, cell, models_dir)
+        train = Step(stage.name, "train", folder.name, done=is_trained(experiment, cell, models_dir), cell=index,
+                     pairs=options.steps * options.batch_size)
         steps.append(train)
         if train.done:
             scored = evaluation(stage, folder.name, {s: eval_spec(experiment, resolve_model(str(folder)), s).key
@@ -202,17 +223,42 @@ def check_stages(experiment: Experiment, stages: list[int] | None) -> set[int]:
 
 
 def describe_plan(experiment: Experiment, steps: list[Step], shard: tuple[int, int] | None = None) -> str:
-    """steps: the whole plan, or a shard's part of it (shard_steps), which the header then names."""
+    """steps: the whole plan, or a shard's part of it (shard_steps), which the header then names. With the time
+    left at the pace measured so far on this experiment's results, where there is one."""
+    from bench.results import ResultStore
+
+    pace = Pace.measure(ResultStore(experiment.name))
     todo_train = sum(s.action == "train" and not s.done for s in steps)
     todo_eval = sum(s.tasks_total - s.tasks_done for s in steps if s.action == "evaluate")
     part = f", shard {shard[0]}/{shard[1]}" if shard else ""
     lines = [f"experiment {experiment.name} ({experiment.source or 'inline'}{part}): "
              f"{sum(s.action == 'train' for s in steps)} checkpoints, {todo_train} to train, "
              f"{todo_eval} (model, task) evaluations to run; precision {experiment.precision}"]
+    lines += left_lines(steps, pace)
     stage = None
     for step in steps:
         if step.stage != stage:
             stage = step.stage
             lines.append(f"  {stage}:")
-        lines.append(f"    {step.describe()}")
+        lines.append(f"    {step.describe(pace)}")
     return "\n".join(lines)
+
+
+def left_lines(steps: list[Step], pace: Pace) -> list[str]:
+    """The time left at the measured pace: training and scoring apart, and what has no pace yet."""
+    todo = [s for s in steps if not s.done]
+    if not todo:
+        return []
+    estimates = [(s, s.estimate(pace)) for s in todo]
+    train = sum(e for s, e in estimates if s.action == "train" and e is not None)
+    score = sum(e for s, e in estimates if s.action == "evaluate" and e is not None)
+    unknown = [s for s, e in estimates if e is None]
+    if not train and not score:
+        return ["  time left: no pace measured yet (no finished training or scoring in these results)"]
+    pace_of = (f"{pace.checkpoints} trained checkpoint{'s' * (pace.checkpoints != 1)} and {pace.runs} scored "
+               f"run{'s' * (pace.runs != 1)} so far, medians")
+    line = f"  time left: about {duration(train + score)} (training {duration(train)}, scoring {duration(score)})"
+    line += f" at the pace of the {pace_of}, on the machine that ran them"
+    if unknown:
+        line += f"; {len(unknown)} step{'s' * (len(unknown) != 1)} with no measured pace not counted"
+    return [line]

@@ -13,6 +13,7 @@ from bench.paths import PROJECT_ROOT
 from bench.results import safe_name
 from bench.report import stats
 from bench.report.claims import verdicts
+from bench.report.cost import cost_lines
 from bench.report.compare import ALPHA, MIN_EFFECT, MIN_SEEDS
 from bench.protocol import DEFAULT_BEIR as BEIR, HELD_OUT, LAREQA_SETS as LAREQA
 from bench.report.data import ReportData, load_report_data
@@ -171,6 +172,7 @@ def readme(data: ReportData, results: list[Verdict], tables: list[Table], plots:
             lines += [f"![{path.stem}]({rel.as_posix()})", ""]
     lines += ["## What differs from the paper", "", *differences(data), ""]
     lines += ["## Missing and partial", "", *missing_section(data), ""]
+    lines += ["## Compute", "", *cost_lines(data), ""]
     lines += ["## How the numbers were computed", "", *method_notes(n_resamples, seed), ""]
     notes = list(data.notes)
     others = sorted(set(data.scores["dataset"]) - {*LAREQA, *BEIR, "miracl"})

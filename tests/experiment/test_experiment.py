@@ -9,6 +9,7 @@ import bench.experiment as experiment_module
 from bench.protocol import HELD_OUT
 from bench.cli import main
 from bench.experiment import ExperimentError, load_experiment, parse_experiment, plan, run_experiment
+from bench.experiment.plan import describe_plan
 from bench.results import ResultStore
 from support.training import quiet
 from support.experiments import grid, write
@@ -71,8 +72,14 @@ def test_an_interrupted_run_continues_and_loses_nothing(tiny_model_dir, data_dir
     assert len(first) == 2 * 6  # the reference and the first checkpoint, all of their tasks
     monkeypatch.setattr(train_module, "train", real_train)
 
-    done = [s for s in plan(experiment, models) if s.done]
+    steps = plan(experiment, models)
+    done = [s for s in steps if s.done]
     assert [s.model for s in done if s.action == "train"] == ["hybrid-a0.5-tiny-bert-mlqa-r-s1-2steps"]
+    # What is left is timed at the pace of what was done: the first checkpoint's training and scoring.
+    text = describe_plan(experiment, steps)
+    # (the reference's scoring counts only when it did not come from another test's embedding cache)
+    assert "time left: about" in text and "pace of the 1 trained checkpoint and " in text
+    assert "[todo] train     xx-mono-tiny-bert-mlqa-r-s1-2steps (about" in text
     run_experiment(experiment, models_dir=models, log=quiet)
     after = {p: p.stat().st_mtime_ns for p in ResultStore("grid").folder.rglob("*.csv")}
     assert len(after) == 3 * 6 and all(after[p] == t for p, t in first.items())
