@@ -101,7 +101,7 @@ def options_from_args(cls, args: argparse.Namespace, exclude=(), **values):
     for f in _cli_fields(cls, exclude):
         cli = f.metadata["cli"]
         value = getattr(args, _dest(f))
-        if cli["nargs"] and value is not None:
+        if cli["nargs"] not in (None, "?") and value is not None:  # "?": one optional value, not a list
             value = tuple(value)
         values[f.name] = cli["to_option"](value) if cli["to_option"] else value
     return cls(**values)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.train.options import TrainOptions
+from bench.cli.common import positive_int
+from bench.train.options import TrainOptions, option
 
 # (name, loss weights and reversal strength); w_mono = w_cross = 1 throughout: the retrieval tasks themselves.
 # The first is the weights in force before the sweep; the rest vary one auxiliary at a time, then both.
@@ -34,20 +35,26 @@ KEYS = ("config", "trainer", "w_mono", "w_cross", "w_lid", "w_translation", "rev
 
 @dataclass(frozen=True)
 class SweepOptions:
-    trainer: str = "mtl"
-    base: str = "me5-small"
-    train_data: str = "mlqa-r"
+    """Each field is also `bench sweep`'s flag of the same name (bench.train.options.option)."""
+
+    trainer: str = option("mtl", positional=True, nargs="?", help="a trainer with heads (default {default})")
+    base: str = option("me5-small", help="default {default}")
+    train_data: str = option("mlqa-r", help="default {default}")
     langs: tuple[str, ...] | None = None  # None: every language of the training set
-    dev_fraction: float | None = 0.1
-    steps: int = 100
-    batch_size: int = 32
-    seed: int = 1
-    precision: str = "fp32"
-    freeze_embeddings: bool = False  # about half the step time of me5-small on a CPU (its 96M-weight vocabulary)
-    threads: int | None = None
-    configs: tuple[str, ...] | None = None  # names of GRID; None: all
-    out: str = "results/mtl-sweep"
-    models_dir: str | None = None  # where the sweep's checkpoints go (None: $BENCH_MODELS, else models/)
+    dev_fraction: float | None = option(0.1, help="share of the training question ids held out and scored "
+                                        "(default {default}; required)")
+    steps: int = option(100, type=positive_int, help="default {default}")
+    batch_size: int = option(32, type=positive_int, help="default {default}")
+    seed: int = option(1, help="default {default}")
+    precision: str = option("fp32", help="training precision (default {default}); scoring is fp32")
+    freeze_embeddings: bool = option(False, help="freeze the word-embedding matrix (about half the step time of "
+                                     "me5-small on a CPU: its 96M-weight vocabulary)")
+    threads: int | None = option(None, type=positive_int, help="torch CPU threads")
+    configs: tuple[str, ...] | None = option(None, nargs="+", metavar="NAME", help="only these of: "
+                                             + ", ".join(name for name, _ in GRID))
+    out: str = option("results/mtl-sweep", help="table folder (default {default})")
+    models_dir: str | None = option(None, help="checkpoints root while a configuration is scored (default: "
+                                    "$BENCH_MODELS, else <project>/models); each is deleted once scored")
 
 
 def check(options: SweepOptions) -> list[tuple[str, dict]]:
