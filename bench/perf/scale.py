@@ -3,10 +3,7 @@ encoding, FAISS indexes over memory-mapped shards, blocked exact search) timed o
 size, to see how time and memory grow with the corpus and to extrapolate to MIRACL (about 106M passages).
 
 For each size N:
-1. generate: N passages of 10-40 pseudo-words (a fixed vocabulary of VOCABULARY words, uniform, numpy RNG with a
-   fixed seed, in fixed blocks, so the corpus of N is a prefix of every larger one) as JSONL, and QUERIES queries,
-   each a passage (drawn without replacement, seed 1) with a quarter of its words left out: that passage is the
-   query's known relevant document. Written once per N under $BENCH_CACHE/perf-scale/ and reused.
+1. generate: the synthetic corpus and queries of size N (synthetic.py), written once and reused.
 2. load: bench.data.corpus.JsonlCorpus over the file, its index of ids and offsets built from scratch (into a
    fresh folder).
 3. encode: the tiny model (tiny_model.py) through the sharded path of bench/retrieval/dense: DenseEncoder's
@@ -18,7 +15,7 @@ For each size N:
 Each size runs in its own process (`python -m bench.perf.scale N ...`, one JSON line out), so its memory
 figures are its own. Each stage's peak RSS is the process's high-water mark (VmHWM) with the mark reset before
 the stage (/proc/self/clear_refs), so it is that stage's peak (plus whatever earlier stages left resident). The
-pool's worker processes are sampled from /proc every SAMPLE_SECONDS: the largest worker's VmHWM and the
+pool's worker processes are sampled from /proc (memory.py): the largest worker's VmHWM and the
 largest sum of their VmRSS at one moment. The work folder (corpus index, shards, indexes) is removed after."""
 
 from __future__ import annotations
@@ -30,197 +27,18 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 
+from bench.perf.memory import ChildMemory, Stages, reset_peak
 from bench.perf.options import Log, PerfOptions
+from bench.perf.synthetic import MAX_WORDS, MIN_WORDS, VOCABULARY, generate, read_queries, scale_root
 
-FORMAT = 1  # part of the corpus file names: bump it when the generator changes
-VOCABULARY = 4000
-MIN_WORDS, MAX_WORDS = 10, 40
-DROP = 0.25  # share of a passage's words a query leaves out
-BLOCK = 10_000  # passages drawn per RNG call: fixed, so every corpus is a prefix of the larger ones
-SEED, QUERY_SEED = 0, 1
 K = 10
-SAMPLE_SECONDS = 0.2
 METHODS = ("faiss", "faiss-hnsw", "faiss-ivf")
-
-
-# ---------------------------------------------------------------------------------------------- the data
-
-
-def scale_root() -> Path:
-    from bench.paths import cache_root
-
-    return cache_root() / "perf-scale"
-
-
-def vocabulary(size: int = VOCABULARY, seed: int = SEED) -> list[str]:
-    """`size` distinct pseudo-words of two to four consonant-vowel syllables, in a fixed order."""
-    consonants, vowels = "bdfgklmnprstvz", "aeiou"
-    syllables = [c + v for c in consonants for v in vowels]
-    rng = np.random.default_rng(seed)
-    words: dict[str, None] = {}
-    while len(words) < size:
-        length = int(rng.integers(2, 5))
-        words["".join(syllables[i] for i in rng.integers(0, len(syllables), length))] = None
-    return list(words)
-
-
-def corpus_paths(n: int, queries: int, root: Path | None = None) -> tuple[Path, Path]:
-    root = Path(root or scale_root())
-    return root / f"corpus-v{FORMAT}-n{n}.jsonl", root / f"queries-v{FORMAT}-n{n}-q{queries}.jsonl"
-
-
-def _passages(n: int):
-    """(index, list of word indices) for the first n passages."""
-    rng = np.random.default_rng(SEED + 1000)
-    done = 0
-    while done < n:
-        lengths = rng.integers(MIN_WORDS, MAX_WORDS + 1, BLOCK)
-        words = rng.integers(0, VOCABULARY, int(lengths.sum()))
-        bounds = np.concatenate([[0], np.cumsum(lengths)])
-        for j in range(min(BLOCK, n - done)):
-            yield done + j, words[bounds[j]:bounds[j + 1]]
-        done += BLOCK
-
-
-def generate(n: int, queries: int, root: Path | None = None) -> dict:
-    """Write the corpus and query files of size n unless they are there; {"corpus", "queries", "generated",
-    "seconds"}. Query records: {"_id", "text", "doc"} (the passage it was drawn from)."""
-    from bench.safety import atomic_write
-
-    corpus_file, query_file = corpus_paths(n, queries, root)
-    start = time.perf_counter()
-    generated = False
-    if not corpus_file.is_file() or not query_file.is_file():
-        generated = True
-        words = np.array(vocabulary(), dtype=object)
-        drawn = np.sort(np.random.default_rng(QUERY_SEED).choice(n, min(queries, n), replace=False))
-        wanted = {int(i): q for q, i in enumerate(drawn)}
-        texts: dict[int, np.ndarray] = {}
-
-        def write(path: Path) -> None:
-            with open(path, "w", encoding="utf-8") as f:
-                for i, row in _passages(n):
-                    f.write(json.dumps({"_id": f"d{i}", "title": "", "text": " ".join(words[row])}) + "\n")
-                    if i in wanted:
-                        texts[i] = row
-
-        atomic_write(corpus_file, write)
-        rng = np.random.default_rng(QUERY_SEED + 1)
-        lines = []
-        for i in sorted(wanted):
-            row = texts[i]
-            keep = np.sort(rng.choice(len(row), len(row) - int(DROP * len(row)), replace=False))
-            lines.append(json.dumps({"_id": f"q{wanted[i]}", "text": " ".join(words[row[keep]]), "doc": f"d{i}"}))
-        atomic_write(query_file, lambda path: path.write_text("\n".join(lines) + "\n", encoding="utf-8"))
-    return {"corpus": str(corpus_file), "queries": str(query_file), "generated": generated,
-            "seconds": round(time.perf_counter() - start, 3), "corpus_mb": round(corpus_file.stat().st_size / 2**20, 1)}
-
-
-def read_queries(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-# ------------------------------------------------------------------------------------------------ memory
-
-
-def reset_peak() -> bool:
-    """Reset this process's VmHWM to its current RSS (Linux 4.0+); False where that is not allowed."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _status(pid: int | str) -> dict[str, float]:
-    out: dict[str, float] = {}
-    try:
-        for line in open(f"/proc/{pid}/status", encoding="ascii", errors="replace"):
-            if line.startswith(("VmHWM:", "VmRSS:", "PPid:")):
-                key, value = line.split(":", 1)
-                out[key] = float(value.split()[0])
-    except OSError:
-        pass
-    return out
-
-
-def peak_rss_mb() -> float:
-    from bench.perf.worker import peak_rss_mb as own_peak
-
-    return own_peak()
-
-
-class ChildMemory:
-    """Samples this process's pool workers (children started by multiprocessing's spawn) from /proc: the
-    largest VmHWM of one worker and the largest sum of their VmRSS at one moment, in MB."""
-
-    def __init__(self, interval: float = SAMPLE_SECONDS):
-        self.interval, self.parent = interval, os.getpid()
-        self.peak: dict[int, float] = {}
-        self.total = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _children(self) -> list[int]:
-        pids = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and _status(entry).get("PPid") == self.parent:
-                try:
-                    cmdline = open(f"/proc/{entry}/cmdline", "rb").read()
-                except OSError:
-                    continue
-                if b"spawn_main" in cmdline:
-                    pids.append(int(entry))
-        return pids
-
-    def sample(self) -> None:
-        total = 0.0
-        for pid in self._children():
-            status = _status(pid)
-            self.peak[pid] = max(self.peak.get(pid, 0.0), status.get("VmHWM", 0.0) / 1024)
-            total += status.get("VmRSS", 0.0) / 1024
-        self.total = max(self.total, total)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sample()
-
-    def __enter__(self) -> ChildMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def result(self) -> dict:
-        return {"children": len(self.peak),
-                "children_peak_rss_mb": round(max(self.peak.values()), 1) if self.peak else None,
-                "children_total_rss_mb": round(self.total, 1) if self.peak else None}
-
-
-class Stages:
-    """Per stage: seconds, docs/s (n / seconds) and the peak RSS of this process during it."""
-
-    def __init__(self, n: int):
-        self.n, self.rows = n, {}
-
-    def run(self, name: str, work, **extra):
-        reset_peak()
-        start = time.perf_counter()
-        out = work()
-        seconds = time.perf_counter() - start
-        self.rows[name] = {"seconds": round(seconds, 3), "docs_per_second": round(self.n / seconds, 1) if seconds
-                           else None, "peak_rss_mb": peak_rss_mb(), **extra}
-        return out
 
 
 # ------------------------------------------------------------------------------------------ one size N

@@ -1,4 +1,4 @@
-"""bench/perf/scale.py and tiny_model.py: the scale section of `bench perf` on small sizes, its data and model
+"""bench/perf/scale.py, synthetic.py and tiny_model.py: the scale section of `bench perf` on small sizes, its data and model
 deterministic, and `--section` / `--skip` selecting sections."""
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 def test_synthetic_corpus_is_deterministic_and_nested(tmp_path):
-    from bench.perf.scale import corpus_paths, generate
+    from bench.perf.synthetic import corpus_paths, generate
 
     first = generate(2000, 50, root=tmp_path / "a")
     again = generate(2000, 50, root=tmp_path / "b")
