@@ -4,7 +4,8 @@ Order of work (every check that can fail runs before the model is loaded):
 options (precision included) -> base model -> output folder -> leakage refusal -> training data (less the dev
 split, if asked) -> leakage audit -> samplers -> model (+ heads) -> steps -> checkpoint written into a temp
 folder, renamed into place. The parts live beside this file: options.py (what a run is, no torch), ddp.py,
-checkpoint.py (writing), objectives.py (what a step computes), trainers.py (the registry).
+checkpoint.py (writing), objectives.py (what a step computes), trainers.py (the registry), resume.py (a run
+cut off mid-way continues from its last saved step, to the same weights).
 
 Precision: with --precision bf16 the encoder's forward (and so its backward) runs under torch autocast in
 bf16; the weights, the optimiser state, pooling, the similarity matrix, the losses and the heads stay fp32
@@ -215,6 +216,7 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
 
     from bench.digest import folder_fingerprint
     from bench.retrieval.dense.encode import device_name
+    from bench.train import resume as resuming
     from bench.train.heads import LanguageClassifier
     from bench.train.objectives import OBJECTIVES, Objective
 
@@ -243,8 +245,22 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
     curve: list[dict] = []
     window: dict[str, list[float]] = {}
     batches_log: list[dict] = []
-    train_start = time.perf_counter()
-    progress = tqdm(range(options.steps), desc=f"train {run_id}", disable=rank != 0, mininterval=2)
+    first, trained_before, resumes = 0, 0.0, []
+    resumable = resuming.ResumePoint(target, wanted, code_fingerprint()) if world == 1 else None
+    saved = resumable.load(log) if resumable else None
+    if saved:
+        model.load_state_dict(saved["model"])
+        if classifier is not None:
+            classifier.load_state_dict(saved["classifier"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        resuming.restore_random_states(saved["random"])
+        first, trained_before = saved["step"], saved["train_seconds"]
+        curve, window, batches_log = saved["curve"], saved["window"], saved["batches"]
+        resumes = [*saved["resumes"], first]
+    train_start = last_save = time.perf_counter()
+    progress = tqdm(range(first, options.steps), desc=f"train {run_id}", disable=rank != 0, mininterval=2,
+                    initial=first, total=options.steps)
     for step in progress:
         batches = {role: sampler.batch(step) for role, sampler in samplers.items()}
         batches_log += [b.record() for b in batches.values()]
@@ -278,7 +294,14 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
             curve.append(point)
             progress.set_postfix(loss=f"{point['loss']:.4f}")
             window = {}
-    train_seconds = time.perf_counter() - train_start
+        if resumable and step + 1 < options.steps and time.perf_counter() - last_save >= resuming.SAVE_SECONDS:
+            resumable.save({"step": step + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "classifier": classifier.state_dict() if classifier is not None else None,
+                        "scheduler": scheduler.state_dict(), "random": resuming.random_states(), "curve": curve,
+                        "window": window, "batches": batches_log, "resumes": resumes,
+                        "train_seconds": trained_before + time.perf_counter() - train_start})
+            last_save = time.perf_counter()
+    train_seconds = trained_before + time.perf_counter() - train_start
     kinds_agree = check_ranks_agree([(b["step"], b["role"], b["kind"]) for b in batches_log], world)
 
     if rank == 0:
@@ -313,6 +336,7 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
             "steps": options.steps, "world_size": world, "device": str(device), "device_name": device_name(device),
             "torch_threads": torch.get_num_threads(),
             "train_seconds": round(train_seconds, 3),
+            "resumed_at_steps": resumes,  # cut off and continued from a saved state (train/resume.py)
             "steps_per_second": round(options.steps / train_seconds, 4) if train_seconds > 0 else None,
             "versions": {"bench": __version__, "torch": torch.__version__, "sentence-transformers": st_version,
                          "transformers": transformers.__version__, "python": platform.python_version()},
@@ -323,6 +347,8 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
         manifest["git_sha"] = git_sha()
         write_checkpoint(target, options.force, lambda folder: save_checkpoint(
             folder, model, own_max_seq_length, classifier, spec.uses_heads, weights, manifest, wall_start))
+        if resumable:
+            resumable.discard()
         log(f"wrote {target} ({options.steps} steps, {manifest['steps_per_second']} steps/s, "
             f"final loss {curve[-1]['loss']:.4f})")
 

@@ -1,0 +1,86 @@
+"""A training run cut off mid-way (a killed session, Ctrl-C, a lost machine) continues from its last saved step
+instead of step 0. Every SAVE_SECONDS of training, the loop saves everything the remaining steps depend on
+beside the checkpoint's folder, in `<run id>.resume/`: the weights, the optimiser and scheduler state, the
+random states (dropout draws from torch's), the loss curve so far and the step. A rerun with the same options
+and the same code loads it and takes the remaining steps; the batches are a function of the step (samplers.py),
+so the result is the same checkpoint, bit for bit, as an uninterrupted run (tests/train/test_resume.py).
+
+A state saved under other options or other code is not used (the run starts over and says why), and the folder
+is removed once the checkpoint is written. Single-process runs only: a multi-process run starts over."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+SAVE_SECONDS = 600.0  # at most this much training is lost to a kill; a save of me5-small takes a few seconds
+STATE, META = "state.pt", "meta.json"
+
+
+class ResumePoint:
+    """The resume state of one run: `<target>.resume/` beside the checkpoint folder `target`."""
+
+    def __init__(self, target: Path, identity: dict, code: str):
+        self.folder = Path(target).with_name(Path(target).name + ".resume")
+        self.meta = {"identity": identity, "code": code, "torch": _torch_version()}
+
+    def load(self, log=print) -> dict | None:
+        """The saved state when it was saved by this very run (options, code, torch), else None."""
+        import torch
+
+        meta_path = self.folder / META
+        if not meta_path.is_file() or not (self.folder / STATE).is_file():
+            return None
+        try:
+            saved = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            saved = {}
+        differ = [key for key in self.meta if saved.get(key) != self.meta[key]]
+        if differ:
+            log(f"not resuming from {self.folder}: saved with other {', '.join(differ)}; starting at step 0")
+            return None
+        state = torch.load(self.folder / STATE, map_location="cpu", weights_only=False)
+        log(f"resuming from {self.folder} at step {state['step']}")
+        return state
+
+    def save(self, state: dict) -> None:
+        """Written whole or not at all: a kill during the save leaves the previous state in place."""
+        import torch
+
+        from bench.safety import atomic_write
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.folder / STATE, lambda path: torch.save(state, path))
+        atomic_write(self.folder / META, lambda path: path.write_text(json.dumps(self.meta, sort_keys=True)))
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def random_states() -> dict:
+    import numpy as np
+    import torch
+
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_random_states(states: dict) -> None:
+    import numpy as np
+    import torch
+
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__

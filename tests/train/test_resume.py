@@ -1,0 +1,64 @@
+"""A training run cut off mid-way continues from its last saved step to the same checkpoint, bit for bit, as an
+uninterrupted run (dropout, optimiser, scheduler and batches included); a state saved under other options is not
+used; nothing is left behind once the checkpoint is written."""
+
+import pytest
+
+from bench.train import resume
+from bench.train.run import train
+from support.training import manifest, options, quiet, weights
+
+
+def _cut_after_save_at(step: int, monkeypatch):
+    """Save at every step, and stop the run (as a kill would) right after the save at `step`."""
+    monkeypatch.setattr(resume, "SAVE_SECONDS", 0.0)
+    real_save = resume.ResumePoint.save
+
+    def save_then_stop(self, state):
+        real_save(self, state)
+        if state["step"] == step:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(resume.ResumePoint, "save", save_then_stop)
+    return real_save
+
+
+@pytest.mark.parametrize("trainer", ["hybrid", "mtl"])
+def test_a_cut_run_resumes_to_the_same_weights(tiny_model_dir, data_dir, tmp_path, monkeypatch, trainer):
+    out = tmp_path / "models"
+    # mtl: both heads on, so the language classifier's state travels too. log_every 2 and a cut at step 3 leave
+    # a half-filled loss window to carry over.
+    extra = dict(batch_size=6, w_lid=1.0, w_translation=0.5) if trainer == "mtl" else {}
+    whole = train(options(tiny_model_dir, out, trainer=trainer, run_id="whole", **extra), log=quiet)
+
+    real_save = _cut_after_save_at(3, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        train(options(tiny_model_dir, out, trainer=trainer, run_id="cut", **extra), log=quiet)
+    assert not (out / "cut").exists() and (out / "cut.resume" / resume.STATE).is_file()
+    monkeypatch.setattr(resume.ResumePoint, "save", real_save)
+
+    said = []
+    cut = train(options(tiny_model_dir, out, trainer=trainer, run_id="cut", **extra), log=said.append)
+    assert any("resuming from" in line and "at step 3" in line for line in said)
+    assert weights(cut) == weights(whole)
+    assert manifest(cut)["loss_curve"] == manifest(whole)["loss_curve"]
+    assert manifest(cut)["batches"]["per_step"] == manifest(whole)["batches"]["per_step"]
+    assert manifest(cut)["resumed_at_steps"] == [3] and manifest(whole)["resumed_at_steps"] == []
+    if trainer == "mtl":
+        heads = "heads/language_classifier.safetensors"
+        assert (cut / heads).read_bytes() == (whole / heads).read_bytes()
+    assert not (out / "cut.resume").exists()
+
+
+def test_a_state_saved_under_other_options_is_not_used(tiny_model_dir, data_dir, tmp_path, monkeypatch):
+    out = tmp_path / "models"
+    whole = train(options(tiny_model_dir, out, run_id="whole", lr=1e-4), log=quiet)
+    real_save = _cut_after_save_at(2, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        train(options(tiny_model_dir, out, run_id="cut"), log=quiet)  # the default lr
+    monkeypatch.setattr(resume.ResumePoint, "save", real_save)
+
+    said = []
+    cut = train(options(tiny_model_dir, out, run_id="cut", lr=1e-4), log=said.append)
+    assert any("not resuming" in line and "other identity" in line for line in said)
+    assert weights(cut) == weights(whole) and manifest(cut)["resumed_at_steps"] == []
