@@ -59,7 +59,7 @@ def scoring_costs(store: ResultStore) -> pd.DataFrame:
 class Pace:
     """The measured pace of an experiment's store: seconds per training pair, and per scored task of each
     dataset (dense and BM25 apart). Medians over runs, so that one run slowed by other work moves it little;
-    runs served from the embedding cache say nothing of the pace and are left out."""
+    runs served from the embedding cache, and runs part-way through a dataset, are left out."""
 
     seconds_per_pair: float | None
     seconds_per_task: dict[tuple[bool, str], float]
@@ -75,6 +75,10 @@ class Pace:
         per_pair = float((training["seconds"] / training["pairs"]).median()) if len(training) else None
         per_task = {}
         if len(scoring):
+            # A run part-way through a dataset paid its fixed costs (the first task of a language encodes the
+            # shared passages) over few tasks: only runs with the dataset's full count of tasks set the pace.
+            full = scoring.groupby(["dense", "dataset"])["tasks"].transform("max")
+            scoring = scoring[scoring["tasks"] == full]
             scoring = scoring.assign(per_task=scoring["seconds"] / scoring["tasks"])
             per_task = {(bool(dense), str(dataset)): float(value) for (dense, dataset), value
                         in scoring.groupby(["dense", "dataset"])["per_task"].median().items()}

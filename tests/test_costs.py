@@ -29,6 +29,7 @@ def store(tmp_path):
         "a@1/scifact.record.json": record("scifact", {"encode_corpus": 400.0, "search": 1.0, "load_model": 9.0}),
         "a@1/xquad-r-de.record.json": record("xquad-r", {"encode_corpus": 2.0, "search_and_evaluate": 1.0}),
         "a@1/xquad-r-en.record.json": record("xquad-r", {"encode_corpus": 0.5, "search_and_evaluate": 0.5}),
+        "b@2/xquad-r-de.record.json": record("xquad-r", {"encode_corpus": 30.0, "search_and_evaluate": 1.0}),
         "b@2/scifact.record.json": record("scifact", {"encode_corpus": 500.0, "search": 1.0}),
         "c@3/scifact.record.json": record("scifact", {"encode_corpus": 900.0, "search": 1.0}),
         "a@9/scifact.record.json": record("scifact", {"encode_corpus": 0.1, "search": 1.0}, cached=5183),
@@ -66,6 +67,8 @@ def test_the_pace_is_a_median_that_ignores_cached_runs(store):
     assert pace.seconds_per_task[(True, "scifact")] == pytest.approx(501.0)  # not the cached 1.1 s
     assert pace.seconds_per_task[(False, "scifact")] == pytest.approx(6.0)
     assert pace.training(300, 32) == pytest.approx(1900.0)
+    # b@2 is one task into XQuAD-R (its first, which encodes the passages): not the pace of a task
+    assert pace.seconds_per_task[(True, "xquad-r")] == pytest.approx(2.0)
     assert pace.scoring(True, {"scifact": 2, "xquad-r": 132}) == pytest.approx(2 * 501 + 132 * 2.0)
     assert pace.scoring(True, {"arguana": 1}) is None  # never measured: no guess
     assert (pace.checkpoints, pace.runs) == (3, 4)
