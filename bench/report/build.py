@@ -20,6 +20,7 @@ from bench.report.data import ReportData, load_report_data
 from bench.report.missing import missing_section
 from bench.report.lengths import length_lines, length_summary
 from bench.report.plots import all_plots
+from bench.report.stability import stability
 from bench.report.verdict import SENSITIVITY_ALPHAS, SENSITIVITY_EFFECTS, Verdict, sensitivity
 from bench.report.tables import DATASET_NAMES, Table, all_tables, to_markdown, write_table
 
@@ -44,7 +45,8 @@ def build_report(name: str, out: Path | None = None, n_resamples: int = stats.N_
     log("  verdicts: " + ", ".join(f"{v.id} {v.verdict}" for v in results))
     comparisons_frame(results, data).to_csv(out / "comparisons.csv", index=False, float_format="%.6g")
     (out / "claims.md").write_text(claims_markdown(results, data))
-    (out / "README.md").write_text(readme(data, results, tables, plots, out, n_resamples, seed, plot_notes))
+    stable = stability(data, results, lambda part: verdicts(part, n_resamples, seed))
+    (out / "README.md").write_text(readme(data, results, tables, plots, out, n_resamples, seed, plot_notes, stable))
     log(f"  wrote {out}")
     return out
 
@@ -131,7 +133,7 @@ def comparisons_frame(results: list[Verdict], data: ReportData) -> pd.DataFrame:
 
 
 def readme(data: ReportData, results: list[Verdict], tables: list[Table], plots: list[Path], out: Path,
-           n_resamples: int, seed: int, plot_notes: list[str] = ()) -> str:
+           n_resamples: int, seed: int, plot_notes: list[str] = (), stable: list[str] = ()) -> str:
     rq = results[0]
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     shas = ", ".join(sorted(set(data.scores["git_sha"].astype(str)))) if len(data.scores) else "–"
@@ -146,6 +148,8 @@ def readme(data: ReportData, results: list[Verdict], tables: list[Table], plots:
               "Details, the numbers behind each verdict and the tests: [claims.md](claims.md); every comparison: "
               "[comparisons.csv](comparisons.csv).", "",
               "## Sensitivity of the verdicts", "", *sensitivity_section(results), ""]
+    if stable:
+        lines += ["## The verdicts on part of the results", "", *stable, ""]
     beir = next((v for v in results if v.id == "BEIR"), None)
     if beir is not None:
         lines += ["## BEIR: fine-tuned against the untrained base at the same length", "",
