@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.results import ResultStore
+from bench.results import ResultStore, summed_stages
 
 TRAINING_COLUMNS = ["run_id", "trainer", "steps", "pairs", "seconds", "threads", "device"]
 SCORING_COLUMNS = ["run_id", "dense", "dataset", "tasks", "seconds", "threads", "device", "cached"]
@@ -47,8 +47,7 @@ def scoring_costs(store: ResultStore) -> pd.DataFrame:
     records = store.records()
     if records.empty:
         return pd.DataFrame(columns=SCORING_COLUMNS)
-    stages = [c for c in records.columns if c.startswith("s_") and c != "s_load_model"]
-    records = records.assign(seconds=records[stages].sum(axis=1, min_count=1))
+    records = records.assign(seconds=records[summed_stages(records)].sum(axis=1, min_count=1))
     grouped = records.groupby(["run_id", "dense", "dataset"], as_index=False).agg(
         tasks=("seconds", "size"), seconds=("seconds", "sum"), threads=("threads", "first"),
         device=("device", "first"), cached=("cached_texts", lambda n: bool((n > 0).any())))

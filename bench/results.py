@@ -52,6 +52,12 @@ def safe_name(name: str) -> str:
     return check_name(str(name).replace("/", "__").replace("\\", "__"), "run id")
 
 
+def summed_stages(records: pd.DataFrame) -> list[str]:
+    """The stage-seconds columns of ResultStore.records() that add up over a run's tasks: model loading is paid
+    once per run (each record repeats it), so it is not one of them."""
+    return [c for c in records.columns if c.startswith("s_") and c != "s_load_model"]
+
+
 class ResultStore:
     """results/<experiment>/<run_id>/<task key>.{csv,per_query.parquet,record.json,trec.gz}"""
 
@@ -145,8 +151,7 @@ class ResultStore:
         if records.empty:
             return records
         keys = ["run_id", "suite", "setting"]
-        stages = [c for c in records.columns if c.startswith("s_") and c != "s_load_model"]
-        totals = records.groupby(keys)[stages].sum(min_count=1)
+        totals = records.groupby(keys)[summed_stages(records)].sum(min_count=1)
         totals["tasks"] = records.groupby(keys).size()
         totals["peak_memory_mb"] = records.groupby(keys)["peak_memory_mb"].max()
         return totals.rename(columns=lambda c: c.removeprefix("s_"))
