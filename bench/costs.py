@@ -83,8 +83,9 @@ class Pace:
                         in scoring.groupby(["dense", "dataset"])["per_task"].median().items()}
         return cls(per_pair, per_task, len(training), scoring["run_id"].nunique() if len(scoring) else 0)
 
-    def training(self, steps: int, batch_size: int) -> float | None:
-        return None if self.seconds_per_pair is None else self.seconds_per_pair * steps * batch_size
+    def training(self, pairs: int) -> float | None:
+        """Seconds to train on `pairs` pairs (optimiser steps x pairs a step)."""
+        return None if self.seconds_per_pair is None else self.seconds_per_pair * pairs
 
     def scoring(self, dense: bool, remaining: dict[str, int]) -> float | None:
         """Seconds for the remaining tasks (dataset -> count); None when a dataset has no measured pace yet."""

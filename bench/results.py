@@ -52,6 +52,11 @@ def safe_name(name: str) -> str:
     return check_name(str(name).replace("/", "__").replace("\\", "__"), "run id")
 
 
+def is_dense(record: dict) -> bool:
+    """A run record of a dense model: it states the length its encoder read (BM25 records a backend, no length)."""
+    return record.get("model_max_seq_length") is not None
+
+
 def summed_stages(records: pd.DataFrame) -> list[str]:
     """The stage-seconds columns of ResultStore.records() that add up over a run's tasks: model loading is paid
     once per run (each record repeats it), so it is not one of them."""
@@ -137,7 +142,7 @@ class ResultStore:
         rows = [{"run_id": path.parent.name, "suite": record["suite"], "dataset": record["dataset"],
                  "setting": record["setting"], **{f"s_{k}": v for k, v in record["seconds"].items()},
                  "docs_per_second": record.get("docs_per_second"), "peak_memory_mb": record.get("peak_memory_mb"),
-                 "dense": record.get("model_max_seq_length") is not None,  # BM25 records a backend, no length
+                 "dense": is_dense(record),
                  "threads": record.get("model_threads"), "cached_texts": record.get("cached_texts") or 0,
                  "device": record.get("model_device_name") or (record.get("machine") or {}).get("processor")
                  or "not recorded"}

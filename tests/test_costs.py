@@ -66,7 +66,7 @@ def test_the_pace_is_a_median_that_ignores_cached_runs(store):
     assert pace.seconds_per_pair == pytest.approx(1900 / 9600)
     assert pace.seconds_per_task[(True, "scifact")] == pytest.approx(501.0)  # not the cached 1.1 s
     assert pace.seconds_per_task[(False, "scifact")] == pytest.approx(6.0)
-    assert pace.training(300, 32) == pytest.approx(1900.0)
+    assert pace.training(300 * 32) == pytest.approx(1900.0)
     # b@2 is one task into XQuAD-R (its first, which encodes the passages): not the pace of a task
     assert pace.seconds_per_task[(True, "xquad-r")] == pytest.approx(2.0)
     assert pace.scoring(True, {"scifact": 2, "xquad-r": 132}) == pytest.approx(2 * 501 + 132 * 2.0)
@@ -76,7 +76,7 @@ def test_the_pace_is_a_median_that_ignores_cached_runs(store):
 
 def test_an_empty_store_has_no_pace(tmp_path):
     pace = Pace.measure(ResultStore("nothing", tmp_path))
-    assert pace.seconds_per_pair is None and pace.training(300, 32) is None and pace.scoring(True, {"x": 1}) is None
+    assert pace.seconds_per_pair is None and pace.training(300 * 32) is None and pace.scoring(True, {"x": 1}) is None
 
 
 @pytest.mark.parametrize("seconds, text", [(45, "45 s"), (27 * 60, "27 min"), (3.4 * 3600, "3.4 h")])

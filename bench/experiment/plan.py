@@ -94,17 +94,17 @@ class Step:
         if self.done:
             return 0.0
         if self.action == "train":
-            return pace.training(self.pairs, 1)
+            return pace.training(self.pairs)
         return pace.scoring(self.dense, self.remaining)
 
     def describe(self, pace: Pace | None = None) -> str:
         seconds = self.estimate(pace) if pace is not None and not self.done else None
-        left = f", about {duration(seconds)}" if seconds else ""
+        about = f"about {duration(seconds)}" if seconds else ""
         if self.action == "train":
             where = " (scored in full; checkpoint not on this machine)" if self.elsewhere else ""
-            return f"[{'done' if self.done else 'todo'}] train     {self.model}{where}" + \
-                (f" (about {duration(seconds)})" if seconds else "")
-        state = "done" if self.done else f"{self.tasks_done}/{self.tasks_total} done{left}"
+            line = f"[{'done' if self.done else 'todo'}] train     {self.model}{where}"
+            return line + (f" ({about})" if about else "")
+        state = "done" if self.done else f"{self.tasks_done}/{self.tasks_total} done" + (f", {about}" if about else "")
         return f"[{'done' if self.done else 'todo'}] evaluate  {self.model} on {self.suite} ({state})"
 
 

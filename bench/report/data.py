@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from bench.results import ResultStore, safe_name
+from bench.results import ResultStore, is_dense, safe_name
 from bench.runkey import RunKey
 from bench.train.trainers import uses_alpha
 
@@ -134,12 +134,10 @@ def with_records(folder: Path, scores: pd.DataFrame) -> pd.DataFrame:
                 record = json.loads(path.read_text())
             except (json.JSONDecodeError, OSError):
                 continue
-            dense = "model_max_seq_length" in record or "model_backend" in record
             length = record.get("model_max_seq_length")
             rows.append({"run_id": run, **{k: str(record.get(k, "")) for k in TASK_KEY},
                          "eval_length": float(length) if length is not None else np.nan,
-                         "precision": str(record.get("precision") or ("fp32" if dense and length is not None
-                                                                      else ""))})
+                         "precision": str(record.get("precision") or ("fp32" if is_dense(record) else ""))})
     records = pd.DataFrame(rows, columns=[*RECORD_KEY, "eval_length", "precision"]).drop_duplicates(RECORD_KEY)
     keyed = scores.astype({k: str for k in RECORD_KEY})
     merged = keyed.merge(records, on=RECORD_KEY, how="left")
