@@ -187,3 +187,12 @@ def test_show_per_language_formats_and_rank_distance_apart(capsys):
     assert main(["show", "langs", "--format", "latex"]) == 0
     out = capsys.readouterr().out
     assert out.count("\\begin{tabular}") == 2 and "0.6000" in out
+
+
+def test_show_selects_runs_and_datasets_by_pattern(capsys):
+    _store_lareqa_rows("picked")
+    assert main(["show", "picked", "--runs", "m*", "--datasets", "xquad-*", "--format", "csv"]) == 0
+    assert "xquad-r,test,multi,map,0.6000" in capsys.readouterr().out
+    assert main(["show", "picked", "--runs", "hybrid-*"]) == 2
+    err = capsys.readouterr().err
+    assert "--runs hybrid-* matches nothing; there are: m1" in err and "Traceback" not in err
