@@ -3,7 +3,9 @@ training manifest kept beside its results) and each scoring run's seconds per ta
 report's compute section shows them; the plan estimates what is left from them (`Pace`).
 
 Times are wall-clock seconds on the machine that did the work; the records say which machine and how many
-threads. A run that overlapped other work on the same cores is slower, and nothing records that."""
+threads. A run that overlapped other work on the same cores is slower, and nothing records that. A training
+manifest's timeline records the seconds at each logged step: the median seconds a step over those intervals is
+its steady pace, which a pause (a stopped process, a resume after a cut) lengthens in one interval only."""
 
 from __future__ import annotations
 
@@ -11,17 +13,19 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench.results import ResultStore, summed_stages
 
-TRAINING_COLUMNS = ["run_id", "trainer", "steps", "pairs", "seconds", "threads", "device"]
+TRAINING_COLUMNS = ["run_id", "trainer", "steps", "pairs", "seconds", "step_seconds", "threads", "device"]
 SCORING_COLUMNS = ["run_id", "dense", "dataset", "tasks", "seconds", "threads", "device", "cached"]
 
 
 def training_costs(folder: Path) -> pd.DataFrame:
     """One row per checkpoint with a training manifest under results/<experiment>/: its trainer, optimiser
-    steps, pairs (steps x pairs a step), training seconds, threads and device."""
+    steps, pairs (steps x pairs a step), training seconds, its steady seconds a step (NaN for a manifest written
+    before timelines were recorded), threads and device."""
     rows = []
     for path in sorted(Path(folder).glob("*/training_manifest.json")):
         try:
@@ -35,9 +39,16 @@ def training_costs(folder: Path) -> pd.DataFrame:
         batch = sum(per_step.values()) or (manifest.get("options") or {}).get("batch_size") or 0
         rows.append({"run_id": path.parent.name, "trainer": manifest.get("trainer", "?"), "steps": int(steps),
                      "pairs": int(steps) * int(batch), "seconds": float(seconds),
+                     "step_seconds": steady_step_seconds(manifest.get("timeline") or []),
                      "threads": manifest.get("torch_threads"),
                      "device": manifest.get("device_name") or manifest.get("device") or "not recorded"})
     return pd.DataFrame(rows, columns=TRAINING_COLUMNS)
+
+
+def steady_step_seconds(timeline: list[list]) -> float:
+    """The median seconds a step over the intervals of a timeline of [step, seconds] (NaN without two points)."""
+    rates = [(t1 - t0) / (s1 - s0) for (s0, t0), (s1, t1) in zip(timeline, timeline[1:]) if s1 > s0]
+    return float(np.median(rates)) if rates else float("nan")
 
 
 def scoring_costs(store: ResultStore) -> pd.DataFrame:
@@ -56,9 +67,10 @@ def scoring_costs(store: ResultStore) -> pd.DataFrame:
 
 @dataclass
 class Pace:
-    """The measured pace of an experiment's store: seconds per training pair, and per scored task of each
-    dataset (dense and BM25 apart). Medians over runs, so that one run slowed by other work moves it little;
-    runs served from the embedding cache, and runs part-way through a dataset, are left out."""
+    """The measured pace of an experiment's store: seconds per training pair (each checkpoint's steady pace
+    where its timeline is recorded), and per scored task of each dataset (dense and BM25 apart). Medians over
+    runs, so that one run slowed by other work moves it little; runs served from the embedding cache, and runs
+    part-way through a dataset, are left out."""
 
     seconds_per_pair: float | None
     seconds_per_task: dict[tuple[bool, str], float]
@@ -71,7 +83,10 @@ class Pace:
         training = training[training["pairs"] > 0]
         scoring = scoring_costs(store)
         scoring = scoring[~scoring["cached"].astype(bool)]
-        per_pair = float((training["seconds"] / training["pairs"]).median()) if len(training) else None
+        # A checkpoint's steady pace where its timeline is recorded, else its recorded seconds over its pairs.
+        steady = training["step_seconds"] * training["steps"]
+        per_pair = (float((steady.fillna(training["seconds"]) / training["pairs"]).median()) if len(training)
+                    else None)
         per_task = {}
         if len(scoring):
             # A run part-way through a dataset paid its fixed costs (the first task of a language encodes the

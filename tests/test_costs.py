@@ -3,6 +3,7 @@ records (re-scores served from the embedding cache and BM25 kept apart), and the
 
 import json
 
+import numpy as np
 import pytest
 
 from bench.costs import Pace, duration, scoring_costs, training_costs
@@ -17,9 +18,10 @@ def record(dataset: str, seconds: dict, *, dense: bool = True, cached: int = 0) 
             "cached_texts": cached}
 
 
-def manifest(trainer: str, seconds: float, steps: int, pairs_per_step: dict) -> dict:
+def manifest(trainer: str, seconds: float, steps: int, pairs_per_step: dict, timeline: list | None = None) -> dict:
     return {"trainer": trainer, "train_seconds": seconds, "steps": steps, "torch_threads": 2,
-            "device_name": "Test CPU", "options": {"batch_size": 32}, "batches": {"pairs_per_step": pairs_per_step}}
+            "device_name": "Test CPU", "options": {"batch_size": 32}, "batches": {"pairs_per_step": pairs_per_step},
+            **({"timeline": timeline} if timeline else {})}
 
 
 @pytest.fixture
@@ -82,3 +84,19 @@ def test_an_empty_store_has_no_pace(tmp_path):
 @pytest.mark.parametrize("seconds, text", [(45, "45 s"), (27 * 60, "27 min"), (3.4 * 3600, "3.4 h")])
 def test_durations_read_at_a_glance(seconds, text):
     assert duration(seconds) == text
+
+
+def test_a_timeline_gives_the_steady_pace_that_a_pause_leaves_alone(store):
+    from bench.costs import steady_step_seconds
+
+    # 5 s a step, with a 600-s pause between steps 20 and 30 (a stopped process, a resume)
+    timeline = [[10, 50.0], [20, 100.0], [30, 750.0], [40, 800.0], [300, 2100.0]]
+    assert steady_step_seconds(timeline) == pytest.approx(5.0)
+    assert np.isnan(steady_step_seconds([])) and np.isnan(steady_step_seconds([[10, 50.0]]))
+    (store.folder / "c@3" / "training_manifest.json").write_text(
+        json.dumps(manifest("xy", 4000.0, 300, {"batch": 32}, timeline)))
+    costs = training_costs(store.folder).set_index("run_id")
+    assert costs.loc["c@3", "step_seconds"] == pytest.approx(5.0) and np.isnan(costs.loc["a@1", "step_seconds"])
+    assert costs.loc["c@3", "seconds"] == 4000.0  # what was recorded stays what is shown as spent
+    # the pace: medians of 1800, 1900 and c's steady 300 x 5 s over 9600 pairs each
+    assert Pace.measure(store).seconds_per_pair == pytest.approx(1800 / 9600)

@@ -37,11 +37,14 @@ def cost_lines(data: ReportData) -> list[str]:
     lines = ["Wall-clock minutes per run, mean over the group's seeds (range when they differ by a minute or more): "
              "training from each checkpoint's manifest, scoring summed over each dataset's tasks from the run "
              "records (model loading left out). Runs that shared the cores with other work were slower; nothing "
-             "records that, so the range is the honest spread.", "",
-             "| model | runs | training | " + " | ".join(DATASET_NAMES.get(d, d) for d in datasets)
-             + " | per run in all |", "|---|---:|---:|" + "---:|" * (len(datasets) + 1)]
+             "records that, so the range is the honest spread. 's a step': the median over the group's checkpoints "
+             "of each one's median seconds a training step (its timeline; a pause lengthens one interval only), "
+             "'–' for checkpoints trained before timelines were recorded.", "",
+             "| model | runs | training | s a step | " + " | ".join(DATASET_NAMES.get(d, d) for d in datasets)
+             + " | per run in all |", "|---|---:|---:|---:|" + "---:|" * (len(datasets) + 1)]
     for group in data.groups["group"]:
         trained = training.loc[training["group"] == group, "seconds"]
+        steady = training.loc[training["group"] == group, "step_seconds"].dropna()
         scored = scoring[scoring["group"] == group]
         if trained.empty and scored.empty:
             continue
@@ -51,6 +54,7 @@ def cost_lines(data: ReportData) -> list[str]:
         whole = len(measured) == len(scored)
         per_run = (trained.sum() + measured["seconds"].sum()) / runs
         lines.append(f"| {data.label(group)} | {runs} | {_minutes(trained) if len(trained) else '–'} | "
+                     f"{f'{steady.median():.2f}' if len(steady) else '–'} | "
                      + " | ".join(cells) + f" | {per_run / 60:.0f}{'' if whole else ' (cached left out)'} |")
     cached = scoring[scoring["cached"]]
     scoring = scoring[~scoring["cached"]]

@@ -243,6 +243,7 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
     if classifier is not None:
         classifier.train()
     curve: list[dict] = []
+    timeline: list[list] = []  # [step, training seconds so far] at each logged step: the pace (bench/costs.py)
     window: dict[str, list[float]] = {}
     batches_log: list[dict] = []
     first, trained_before, resumes = 0, 0.0, []
@@ -257,6 +258,7 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
         resuming.restore_random_states(saved["random"])
         first, trained_before = saved["step"], saved["train_seconds"]
         curve, window, batches_log = saved["curve"], saved["window"], saved["batches"]
+        timeline = saved.get("timeline", [])
         resumes = [*saved["resumes"], first]
     train_start = last_save = time.perf_counter()
     progress = tqdm(range(first, options.steps), desc=f"train {run_id}", disable=rank != 0, mininterval=2,
@@ -292,13 +294,14 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
             point = {"step": step + 1, **{n: round(float(v), 6) for n, v in zip(names, means.tolist())},
                      "lr": lr}
             curve.append(point)
+            timeline.append([step + 1, round(trained_before + time.perf_counter() - train_start, 2)])
             progress.set_postfix(loss=f"{point['loss']:.4f}")
             window = {}
         if resumable and step + 1 < options.steps and time.perf_counter() - last_save >= resuming.SAVE_SECONDS:
             resumable.save({"step": step + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "classifier": classifier.state_dict() if classifier is not None else None,
                         "scheduler": scheduler.state_dict(), "random": resuming.random_states(), "curve": curve,
-                        "window": window, "batches": batches_log, "resumes": resumes,
+                        "window": window, "batches": batches_log, "resumes": resumes, "timeline": timeline,
                         "train_seconds": trained_before + time.perf_counter() - train_start})
             last_save = time.perf_counter()
     train_seconds = trained_before + time.perf_counter() - train_start
@@ -330,6 +333,8 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
                         "pairs_per_step": {role: sampler.batch_size for role, sampler in samplers.items()},
                         "recorded_rank": rank, "kinds_agree_across_ranks": kinds_agree},
             "loss_curve": curve,
+            # Kept apart from the curve, which is deterministic: a pause or a resume lengthens one interval.
+            "timeline": timeline,
             "frozen_weights": frozen,
             "trainable_parameters": sum(p.numel() for p in params),
             "heads": "heads/" if spec.uses_heads else None,

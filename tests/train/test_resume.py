@@ -44,6 +44,10 @@ def test_a_cut_run_resumes_to_the_same_weights(tiny_model_dir, data_dir, tmp_pat
     assert manifest(cut)["loss_curve"] == manifest(whole)["loss_curve"]
     assert manifest(cut)["batches"]["per_step"] == manifest(whole)["batches"]["per_step"]
     assert manifest(cut)["resumed_at_steps"] == [3] and manifest(whole)["resumed_at_steps"] == []
+    # the timeline carries over the cut: the same logged steps, training seconds that only grow
+    timeline = manifest(cut)["timeline"]
+    assert [step for step, _ in timeline] == [step for step, _ in manifest(whole)["timeline"]]
+    assert all(t0 <= t1 for (_, t0), (_, t1) in zip(timeline, timeline[1:]))
     if trainer == "mtl":
         heads = "heads/language_classifier.safetensors"
         assert (cut / heads).read_bytes() == (whole / heads).read_bytes()

@@ -52,6 +52,9 @@ def test_cli_train_then_run(tiny_model_dir, data_dir, tmp_path, capsys):
     assert sum(m["batches"]["counts"].values()) == 6 == len(m["batches"]["per_step"])
     assert set(m["batches"]["counts"]) <= {"retrieval:mono", "retrieval:cross"}
     assert [p["step"] for p in m["loss_curve"]] == [2, 4, 6]
+    times = [seconds for _, seconds in m["timeline"]]
+    assert [step for step, _ in m["timeline"]] == [2, 4, 6] and 0 < times[0] <= times[1] <= times[2]
+    assert times[2] <= m["train_seconds"] and "seconds" not in m["loss_curve"][0]  # the curve stays deterministic
     assert m["steps_per_second"] > 0 and m["wall_seconds"] >= m["train_seconds"] > 0
     assert len(m["data"]["fingerprint"]) == len(m["code_fingerprint"]) == 16
     assert m["data"]["prompts"] == {"query": "", "document": ""}
