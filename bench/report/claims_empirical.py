@@ -6,15 +6,16 @@ side); verdict.py turns a family into a verdict and names the condition that dec
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
+from bench.protocol import DEFAULT_ALPHA, DEFAULT_BEIR as BEIR, LAREQA_SETS as LAREQA, SETTINGS
 from bench.report.compare import Comparison, family
-from bench.protocol import DEFAULT_BEIR as BEIR, LAREQA_SETS as LAREQA, SETTINGS
 from bench.report.data import ReportData
 from bench.report.tables import DATASET_NAMES
 from bench.report.verdict import (NOT_AS_STATED, NOT_TESTABLE, Context, Verdict, apply_rule, comparison_lines,
                                   thresholds_text)
-from bench.protocol import DEFAULT_ALPHA
 from bench.train.trainers import uses_alpha
 
 SUBSTANTIAL = 0.10          # C10: a "substantial" reduction of rank distance is at least 10%
@@ -166,6 +167,15 @@ def _others(data: ReportData, hybrid: str, base: str, train_data: str) -> list[s
             and data.group_row(g)["train_data"] == train_data and data.group_row(g)["trainer"] != "hybrid"]
 
 
+def _hybrid_and_baselines(data: ReportData) -> Iterator[tuple[str, str, str, list[str]]]:
+    """(base, training set, hybrid's group, the baselines' groups) for each setup with hybrid and a baseline."""
+    for base, train_data in setups(data):
+        hybrid = group_of(data, "hybrid", base, train_data)
+        baselines = [g for g in (group_of(data, t, base, train_data) for t in BASELINES) if g]
+        if hybrid is not None and baselines:
+            yield base, train_data, hybrid, baselines
+
+
 def c8_best_multilingual(ctx: Context) -> Verdict:
     """hybrid against every other trained strategy in the multi setting (mAP)."""
     data = ctx.data
@@ -190,11 +200,7 @@ def c9_better_than_baselines(ctx: Context) -> Verdict:
     is shown beside it (tested the same way, deciding nothing)."""
     data = ctx.data
     verdict, caveats = Verdict("C9", "", "", "", rule="all"), []
-    for base, train_data in setups(data):
-        hybrid = group_of(data, "hybrid", base, train_data)
-        baselines = [g for g in (group_of(data, t, base, train_data) for t in BASELINES) if g]
-        if hybrid is None or not baselines:
-            continue
+    for base, train_data, hybrid, baselines in _hybrid_and_baselines(data):
         caveats.append(setup_caveat(data, base, train_data))
         for dataset in eval_datasets(data, [hybrid], train_data, LAREQA):
             verdict.comparisons += [ctx.compare(hybrid, b, dataset, s, "map") for b in baselines for s in SETTINGS
@@ -274,11 +280,7 @@ def c11_zero_shot_languages(ctx: Context) -> Verdict:
     in it against the pool of all languages)."""
     data = ctx.data
     verdict, caveats = Verdict("C11", "", "", "", rule="majority"), []
-    for base, train_data in setups(data):
-        hybrid = group_of(data, "hybrid", base, train_data)
-        baselines = [g for g in (group_of(data, t, base, train_data) for t in BASELINES) if g]
-        if hybrid is None or not baselines:
-            continue
+    for base, train_data, hybrid, baselines in _hybrid_and_baselines(data):
         seen = _training_langs(ctx, hybrid)
         if not seen:
             caveats.append(f"{data.label(hybrid)}: training languages unknown (no manifest); not tested")
