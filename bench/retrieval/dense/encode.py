@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +108,9 @@ def routes_by_task(model) -> bool:
 # bf16, 256 and 512 4-17% slower; 128 keeps half the batches of 64.
 TOKENS_PER_ROW = 128
 MAX_ROWS_FACTOR = 4
+# A long encode hands what it has done to the embedding cache this often: a kill (Ctrl-C, a session's end) loses
+# at most this much encoding. Each save is one cache segment.
+SAVE_SECONDS = 120
 
 
 def length_batches(lengths: np.ndarray, batch_size: int, token_budget: int | None = None,
@@ -254,17 +258,27 @@ class DenseEncoder:
             self.counts["cached"] += len(found)
             missing = [t for t, key in zip(missing, keys) if key not in found]
         if missing:
-            vectors = self.embed(missing, kind)
+            saved = np.zeros(len(missing), dtype=bool)
+
+            def save(rows: np.ndarray, vectors: np.ndarray) -> None:
+                self.cache.put(self.cache_keys([missing[i] for i in rows], kind), vectors)
+                saved[rows] = True
+
+            vectors = self.embed(missing, kind, save if self.cache is not None else None)
             self._memo.update(((kind, t), v) for t, v in zip(missing, vectors))
             self.counts["encoded"] += len(missing)
-            if self.cache is not None:
-                self.cache.put(self.cache_keys(missing, kind), vectors)  # one segment per call
+            if self.cache is not None and not saved.all():
+                save(np.flatnonzero(~saved), vectors[~saved])  # one segment for the rest
         if not texts:
             return np.empty((0, self.dim), dtype=np.float32)
         return np.stack([self._memo[(kind, t)] for t in texts])
 
-    def embed(self, texts: list[str], kind: str) -> np.ndarray:
-        """Run the model on `texts` (no memo, no cache): float32 (n, dim), unit-norm for cosine models."""
+    def embed(self, texts: list[str], kind: str,
+              save: Callable[[np.ndarray, np.ndarray], None] | None = None) -> np.ndarray:
+        """Run the model on `texts` (no memo, no cache): float32 (n, dim), unit-norm for cosine models.
+        save(rows, vectors), when given, receives the rows encoded so far every SAVE_SECONDS, so that a run cut
+        off in a long encode keeps them (the embedding cache). Batches run longest first, so the rows left after a
+        cut form the same batches again, and their vectors are bitwise those of an uncut run."""
         if self._routed and self.backend == "torch":
             # A Router picks its route from encode_query / encode_document's task argument: leave it to them.
             encode = self.model.encode_query if kind == "query" else self.model.encode_document
@@ -280,6 +294,7 @@ class DenseEncoder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         batches = length_batches(self.token_lengths(texts, prompt), self.batch_size,
                                  token_budget=self.batch_size * self.tokens_per_row)
+        pending, last_save = [], time.perf_counter()
         with torch.inference_mode():
             for rows in tqdm(batches, desc=f"encode {kind}", unit="batch", leave=False,
                              disable=len(texts) <= self.batch_size):
@@ -293,6 +308,12 @@ class DenseEncoder:
                 features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
                 embeddings = self.forward(features)
                 out[rows] = self.finish(embeddings)
+                if save is not None:
+                    pending.append(rows)
+                    if time.perf_counter() - last_save >= SAVE_SECONDS:
+                        done = np.concatenate(pending)
+                        save(done, out[done])
+                        pending, last_save = [], time.perf_counter()
         stats.batches, stats.seconds = len(batches), time.perf_counter() - start
         self.stats.add(stats)
         return out

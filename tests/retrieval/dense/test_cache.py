@@ -100,6 +100,34 @@ def test_only_missing_texts_are_encoded(tiny_model_dir, monkeypatch):
     assert len(list(third.cache.folder.glob("*.keys"))) == 2
 
 
+def test_a_cut_encode_keeps_what_it_did_and_the_rest_resumes_bitwise(tiny_model_dir, monkeypatch):
+    import bench.retrieval.dense.encode as encode_module
+
+    # 200 texts of 12 lengths: several batches, each of one length band, longest first
+    texts = [f"passage {i}: " + "words of varied length " * (i % 12) for i in range(200)]
+    whole = encoder(tiny_model_dir, batch_size=4, cache=False).encode(texts, "document")
+    monkeypatch.setattr(encode_module, "SAVE_SECONDS", 0)  # hand every batch to the cache as it is done
+    cut = encoder(tiny_model_dir, batch_size=4)
+    batches, forward = [], cut.forward
+
+    def forward_then_stop(features):
+        batches.append(len(features["attention_mask"]))
+        if len(batches) > 3:
+            raise KeyboardInterrupt
+        return forward(features)
+
+    monkeypatch.setattr(cut, "forward", forward_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        cut.encode(texts, "document")
+    assert len(list(cut.cache.folder.glob("*.keys"))) == 3  # one segment a batch
+
+    again = encoder(tiny_model_dir, batch_size=4)
+    calls = CountingEncodes(again, monkeypatch)
+    vectors = again.encode(texts, "document")
+    assert again.counts["cached"] == sum(batches[:3]) and len(calls.texts) == len(texts) - sum(batches[:3])
+    assert np.array_equal(vectors, whole)
+
+
 def test_cache_off_reads_and_writes_nothing(tiny_model_dir, own_cache, monkeypatch):
     encoder(tiny_model_dir).encode(TEXTS, "document")
     off = encoder(tiny_model_dir, cache=False)
