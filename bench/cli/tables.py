@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -28,7 +30,9 @@ def format_table(table: pd.DataFrame, fmt: str, digits: int) -> str:
         return table.to_latex(float_format=f"%.{digits}f").rstrip("\n")
     if fmt == "markdown":
         return markdown_table(table, digits)
-    return table.to_string(float_format=lambda v: f"{v:.{digits}f}")
+    # On a terminal, columns (one per run) wrap into blocks that fit its width; piped output stays one table.
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    return table.to_string(float_format=lambda v: f"{v:.{digits}f}", line_width=width)
 
 
 def markdown_table(table: pd.DataFrame, digits: int) -> str:
