@@ -278,7 +278,8 @@ class DenseEncoder:
         """Run the model on `texts` (no memo, no cache): float32 (n, dim), unit-norm for cosine models.
         save(rows, vectors), when given, receives the rows encoded so far every SAVE_SECONDS, so that a run cut
         off in a long encode keeps them (the embedding cache). Batches run longest first, so the rows left after a
-        cut form the same batches again, and their vectors are bitwise those of an uncut run."""
+        cut form the same batches again, and their vectors are bitwise those of an uncut run. (A model that routes by
+        task encodes through sentence-transformers in one piece: nothing is saved before it ends.)"""
         if self._routed and self.backend == "torch":
             # A Router picks its route from encode_query / encode_document's task argument: leave it to them.
             encode = self.model.encode_query if kind == "query" else self.model.encode_document
