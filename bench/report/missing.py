@@ -15,7 +15,7 @@ from bench.train.trainers import uses_alpha
 def expected_grid(definition: dict) -> list[dict]:
     """Every model the experiment file asks for, with the (dataset, setting) pairs it is to be scored on, as the
     experiment runner expands the file (bench.experiment.schema.expected_sets); a file it cannot read gives none."""
-    from bench.experiment.schema import ExperimentError, expected_sets, parse_experiment
+    from bench.experiment.schema import ExperimentError, expected_sets, parse_experiment, unique_cells
 
     try:
         experiment = parse_experiment(definition)
@@ -24,6 +24,7 @@ def expected_grid(definition: dict) -> list[dict]:
     from bench.experiment.plan import eval_spec
     from bench.models.registry import resolve_model
 
+    stage_of = {cell: stage.name for stage, cell in unique_cells(experiment)}
     cells = []
     for reference, cell, sets in expected_sets(experiment):
         if cell is None:
@@ -32,15 +33,22 @@ def expected_grid(definition: dict) -> list[dict]:
             spec = resolve_model(reference)
             run_ids = {d: eval_spec(experiment, spec, d if d in LAREQA else "beir").key for d, _ in sets}
             cells.append({"trainer": "none", "base": reference, "train_data": "", "seed": None, "alpha": None,
-                          "steps": None, "sets": sets, "run_ids": run_ids})
+                          "steps": None, "sets": sets, "run_ids": run_ids, "stage": "references"})
         else:
             cells.append({"trainer": cell.trainer, "base": cell.base, "train_data": cell.train_data,
-                          "seed": cell.seed, "alpha": cell.alpha, "steps": cell.steps, "sets": sets})
+                          "seed": cell.seed, "alpha": cell.alpha, "steps": cell.steps, "sets": sets,
+                          "stage": stage_of[cell]})
     return cells
 
 
 def missing_cells(data: ReportData) -> list[str]:
     """'<cell>: <what is missing>' for every evaluation the experiment file lists that has no results."""
+    return [f"{_cell_name(cell, [cell['seed']])}: {_sets_text(lacking, len(cell['sets']))}"
+            for cell, lacking in cell_progress(data) if lacking]
+
+
+def cell_progress(data: ReportData) -> list[tuple[dict, list[tuple[str, str]]]]:
+    """(cell, the (dataset, setting) pairs it still lacks) for every model the experiment file lists."""
     if not data.definition:
         return []
     s = data.scores
@@ -53,12 +61,8 @@ def missing_cells(data: ReportData) -> list[str]:
             alpha = float(row.alpha) if uses_alpha(row.trainer) and pd.notna(row.alpha) else None
             present.add((row.trainer, row.base_model, row.train_data, int(row.seed) if pd.notna(row.seed) else None,
                          alpha, int(row.steps) if pd.notna(row.steps) else None, row.dataset, row.setting))
-    out = []
-    for cell in expected_grid(data.definition):
-        lacking = [(d, st) for d, st in cell["sets"] if (*_cell_key(cell, d), d, st) not in present]
-        if lacking:
-            out.append(f"{_cell_name(cell)}: {_sets_text(lacking, len(cell['sets']))}")
-    return out
+    return [(cell, [(d, st) for d, st in cell["sets"] if (*_cell_key(cell, d), d, st) not in present])
+            for cell in expected_grid(data.definition)]
 
 
 def _cell_key(cell: dict, dataset: str) -> tuple:
@@ -68,12 +72,42 @@ def _cell_key(cell: dict, dataset: str) -> tuple:
     return (cell["trainer"], cell["base"], cell["train_data"], cell["seed"], cell["alpha"], cell["steps"])
 
 
-def _cell_name(cell: dict) -> str:
+def _cell_name(cell: dict, seeds: list[int]) -> str:
     if cell["trainer"] == "none":
         return f"{cell['base']} (reference)"
     alpha = f" α={cell['alpha']:g}" if cell["alpha"] is not None else ""
     steps = f", {cell['steps']} steps" if cell["steps"] is not None else ""
-    return f"{cell['trainer']}{alpha}, {cell['base']}, trained on {cell['train_data']}, seed {cell['seed']}{steps}"
+    seeds_text = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+    return f"{cell['trainer']}{alpha}, {cell['base']}, trained on {cell['train_data']}, {seeds_text}{steps}"
+
+
+def progress_lines(data: ReportData) -> list[str]:
+    """A table of the grid's progress by stage, then what each stage still lacks, the seeds of one setup that
+    lack the same on one line."""
+    progress = cell_progress(data)
+    stages: dict[str, list] = {}
+    for cell, lacking in progress:
+        stages.setdefault(cell["stage"], []).append((cell, lacking))
+    done = sum(not lacking for _, lacking in progress)
+    lines = [f"The experiment file lists {len(progress)} models (references and trained cells); {done} have every "
+             "evaluation.", "", "| stage | models | complete | partly scored | not started |",
+             "|---|---:|---:|---:|---:|"]
+    for stage, cells in stages.items():
+        none = sum(len(lacking) == len(cell["sets"]) for cell, lacking in cells)
+        partly = sum(0 < len(lacking) < len(cell["sets"]) for cell, lacking in cells)
+        lines.append(f"| {stage} | {len(cells)} | {len(cells) - none - partly} | {partly} | {none} |")
+    todo = []
+    for stage, cells in stages.items():
+        setups: dict[tuple, list] = {}
+        for cell, lacking in cells:
+            if lacking:
+                what = _sets_text(lacking, len(cell["sets"]))
+                setups.setdefault((*_cell_key(cell, cell["sets"][0][0])[:3], cell["alpha"], cell["steps"], what),
+                                  []).append(cell)
+        if setups:
+            todo += ["", f"{stage}:", ""]
+            todo += [f"- {_cell_name(same[0], [c['seed'] for c in same])}: {key[-1]}" for key, same in setups.items()]
+    return lines + (["", "Still to do, by stage:", *todo] if todo else [])
 
 
 def _sets_text(lacking: list[tuple[str, str]], total: int) -> str:
@@ -90,11 +124,7 @@ def missing_section(data: ReportData) -> list[str]:
                      "`bench/experiments/<name>.yaml`), so the grid it asks for is unknown; only partial "
                      "evaluations are listed.")
     else:
-        missing = missing_cells(data)
-        total = len(expected_grid(data.definition))
-        lines.append(f"The experiment file lists {total} models (references and trained cells); "
-                     f"{len(missing)} lack some or all of their evaluations" + (":" if missing else "."))
-        lines += [""] + [f"- {m}" for m in missing] if missing else []
+        lines += progress_lines(data)
     partial = group_scores(data)
     partial = partial[partial["partial"]]
     if len(partial):

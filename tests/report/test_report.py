@@ -239,6 +239,19 @@ def test_missing_cells_from_the_experiment_file():
     assert any(m.startswith("bm25 (reference): no results on NFCorpus") for m in missing)
 
 
+def test_progress_by_stage_collapses_the_seeds_that_lack_the_same():
+    write_experiment("synthetic", default_models(), definition={
+        "name": "synthetic", "references": ["bm25"], "base_models": ["me5-small"],
+        "evaluation": {"lareqa": {}, "beir": {"datasets": ["scifact"]}},
+        "stages": [{"name": "one", "trainers": ["hybrid", "x-x"], "seeds": [1], "train_data": ["mlqa-r"]},
+                   {"name": "two", "trainers": ["x-x"], "seeds": [2, 3], "train_data": ["mlqa-r"]}]})
+    lines = missing_section(load_report_data("synthetic"))
+    assert "| one | 2 | 1 | 0 | 1 |" in lines and "| two | 2 | 0 | 0 | 2 |" in lines  # hybrid s1 is complete
+    assert "| references | 1 | 1 | 0 | 0 |" in lines
+    assert lines[lines.index("two:") + 2] == "- x-x, me5-small, trained on mlqa-r, seeds 2, 3: no results at all"
+    assert "- x-x, me5-small, trained on mlqa-r, seed 1: no results at all" in lines
+
+
 def _rename_run(store, old: str, new: str) -> None:
     """Move a stored run to another run id, as the same model scored in another precision would be stored."""
     import shutil
