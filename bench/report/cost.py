@@ -36,8 +36,8 @@ def cost_lines(data: ReportData) -> list[str]:
     datasets += sorted(set(scoring["dataset"]) - set(datasets))
     lines = ["Wall-clock minutes per run, mean over the group's seeds (range when they differ by a minute or more): "
              "training from each checkpoint's manifest, scoring summed over each dataset's tasks from the run "
-             "records (model loading left out). Runs that shared the cores with other work were slower; nothing "
-             "records that, so the range is the honest spread. 's a step': the median over the group's checkpoints "
+             "records (model loading left out). These minutes include any time a run shared the cores with other "
+             "work or was paused, so the range is the honest spread of what was spent. 's a step': the median over the group's checkpoints "
              "of each one's median seconds a training step (its timeline; a pause lengthens one interval only), "
              "'–' for checkpoints trained before timelines were recorded.", "",
              "| model | runs | training | s a step | " + " | ".join(DATASET_NAMES.get(d, d) for d in datasets)
