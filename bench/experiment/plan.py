@@ -235,13 +235,31 @@ def describe_plan(experiment: Experiment, steps: list[Step], shard: tuple[int, i
              f"{sum(s.action == 'train' for s in steps)} checkpoints, {todo_train} to train, "
              f"{todo_eval} (model, task) evaluations to run; precision {experiment.precision}"]
     lines += left_lines(steps, pace)
-    stage = None
+    stage, elapsed = None, 0.0
     for step in steps:
         if step.stage != stage:
             stage = step.stage
-            lines.append(f"  {stage}:")
+            left = stage_left(step.stage, steps, pace)
+            elapsed += left[0]
+            # stages run in the file's order, so a stage is finished when those before it are
+            finished = f", finished about {duration(elapsed)} from now" if left[0] else ""
+            lines.append(f"  {stage}:" + (f" {left[1]}{finished}" if left[1] else ""))
         lines.append(f"    {step.describe(pace)}")
     return "\n".join(lines)
+
+
+def stage_left(stage: str, steps: list[Step], pace: Pace) -> tuple[float, str]:
+    """(seconds the stage's steps still need at the measured pace, 'N of M checkpoints to train: about T');
+    '' for references and a stage with nothing left."""
+    mine = [s for s in steps if s.stage == stage]
+    todo = [s for s in mine if not s.done]
+    if not todo:
+        return 0.0, ""
+    seconds = sum(e for e in (s.estimate(pace) for s in todo) if e is not None)
+    trained = [s for s in mine if s.action == "train"]
+    text = (f"{sum(not s.done for s in trained)} of {len(trained)} checkpoints to train" if trained
+            else f"{len(todo)} evaluations to run")
+    return seconds, text + (f": about {duration(seconds)}" if seconds else "")
 
 
 def left_lines(steps: list[Step], pace: Pace) -> list[str]:

@@ -1,6 +1,7 @@
 """Experiments as data: parsing, the plan, a run that resumes after an interruption, the shipped files."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,7 @@ def test_an_interrupted_run_continues_and_loses_nothing(tiny_model_dir, data_dir
     # (the reference's scoring counts only when it did not come from another test's embedding cache)
     assert "time left: about" in text and "pace of the 1 trained checkpoint and " in text
     assert "[todo] train     xx-mono-tiny-bert-mlqa-r-s1-2steps (about" in text
+    assert re.search(r"^  .+: 1 of 2 checkpoints to train: about .+, finished about .+ from now$", text, re.M)
     run_experiment(experiment, models_dir=models, log=quiet)
     after = {p: p.stat().st_mtime_ns for p in ResultStore("grid").folder.rglob("*.csv")}
     assert len(after) == 3 * 6 and all(after[p] == t for p, t in first.items())
@@ -286,3 +288,16 @@ def test_a_stage_may_narrow_the_beir_sets_and_the_report_reads_the_same_expansio
     assert report[("hybrid", 0.25)] == [("xquad-r", "mono"), ("scifact", "mono")]
     with pytest.raises(ExperimentError, match="nfcorpus are not among"):
         parse_experiment({**raw, "stages": [{**raw["stages"][1], "beir_datasets": ["nfcorpus"]}]})
+
+
+def test_each_stage_says_what_it_needs_and_when_it_is_finished():
+    from bench.costs import Pace
+    from bench.experiment.plan import Step, stage_left
+
+    pace = Pace(seconds_per_pair=1.0, seconds_per_task={(True, "xquad-r"): 10.0}, checkpoints=1, runs=1)
+    steps = [Step("one", "train", "a", done=True, pairs=100), Step("one", "evaluate", "a", "xquad-r", 2, 2, done=True),
+             Step("two", "train", "b", pairs=600),
+             Step("two", "evaluate", "b", "xquad-r", 3, 1, remaining={"xquad-r": 2}),
+             Step("two", "train", "c", done=True, pairs=600)]
+    assert stage_left("one", steps, pace) == (0.0, "")
+    assert stage_left("two", steps, pace) == (620.0, "1 of 2 checkpoints to train: about 10 min")
