@@ -102,8 +102,8 @@ def progress_lines(data: ReportData) -> list[str]:
         for cell, lacking in cells:
             if lacking:
                 what = _sets_text(lacking, len(cell["sets"]))
-                setups.setdefault((*_cell_key(cell, cell["sets"][0][0])[:3], cell["alpha"], cell["steps"], what),
-                                  []).append(cell)
+                setup = (cell["trainer"], cell["base"], cell["train_data"], cell["alpha"], cell["steps"])
+                setups.setdefault((*setup, what), []).append(cell)
         if setups:
             todo += ["", f"{stage}:", ""]
             todo += [f"- {_cell_name(same[0], [c['seed'] for c in same])}: {key[-1]}" for key, same in setups.items()]
