@@ -294,7 +294,7 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
             point = {"step": step + 1, **{n: round(float(v), 6) for n, v in zip(names, means.tolist())},
                      "lr": lr}
             curve.append(point)
-            timeline.append([step + 1, round(trained_before + time.perf_counter() - train_start, 2)])
+            timeline.append([step + 1, round(trained_before + time.perf_counter() - train_start, 3)])
             progress.set_postfix(loss=f"{point['loss']:.4f}")
             window = {}
         if resumable and step + 1 < options.steps and time.perf_counter() - last_save >= resuming.SAVE_SECONDS:
