@@ -239,11 +239,11 @@ def describe_plan(experiment: Experiment, steps: list[Step], shard: tuple[int, i
     for step in steps:
         if step.stage != stage:
             stage = step.stage
-            left = stage_left(step.stage, steps, pace)
-            elapsed += left[0]
+            seconds, left = stage_left(stage, steps, pace)
+            elapsed += seconds
             # stages run in the file's order, so a stage is finished when those before it are
-            finished = f", finished about {duration(elapsed)} from now" if left[0] else ""
-            lines.append(f"  {stage}:" + (f" {left[1]}{finished}" if left[1] else ""))
+            finished = f", finished about {duration(elapsed)} from now" if seconds else ""
+            lines.append(f"  {stage}:" + (f" {left}{finished}" if left else ""))
         lines.append(f"    {step.describe(pace)}")
     return "\n".join(lines)
 

@@ -43,8 +43,8 @@ def cost_lines(data: ReportData) -> list[str]:
              "| model | runs | training | s a step | " + " | ".join(DATASET_NAMES.get(d, d) for d in datasets)
              + " | per run in all |", "|---|---:|---:|---:|" + "---:|" * (len(datasets) + 1)]
     for group in data.groups["group"]:
-        trained = training.loc[training["group"] == group, "seconds"]
-        steady = training.loc[training["group"] == group, "step_seconds"].dropna()
+        mine = training[training["group"] == group]
+        trained, steady = mine["seconds"], mine["step_seconds"].dropna()
         scored = scoring[scoring["group"] == group]
         if trained.empty and scored.empty:
             continue
