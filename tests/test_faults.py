@@ -86,6 +86,28 @@ def test_signal_ends_a_bm25_run_within_seconds(tmp_path, signum):
     assert not list(PROJECT_ROOT.glob("hs_err_pid*.log"))  # the JVM did not crash on the way out
 
 
+def test_ctrl_c_in_training_finishes_the_step_and_saves_its_state(tmp_path, tiny_model_dir, data_dir):
+    out = tmp_path / "models"
+    proc = bench_process(["train", "--trainer", "hybrid", "--base", str(tiny_model_dir), "--langs", "de", "en", "es",
+                          "--steps", "100000", "--batch-size", "4", "--max-seq-length", "32", "--threads", "1",
+                          "--out-dir", str(out), "--run-id", "sig"], {})
+    try:
+        lines = wait_for_line(proc.stdout, "train sig:", timeout=120)
+        assert proc.poll() is None, "".join(lines)
+        time.sleep(1.0)  # some steps in
+        proc.send_signal(signal.SIGINT)
+        status = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.2)
+    text = "".join(lines)
+    assert status == 130, text
+    assert "SIGINT: finishing this training step and saving its state" in text
+    assert "training state saved at step" in text and "to resume, run `python -m bench train" in text
+    assert (out / "sig.resume" / "state.pt").is_file() and not (out / "sig").exists()
+
+
 def test_interrupted_carries_the_signal_status():
     from bench import interrupts
 

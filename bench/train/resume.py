@@ -5,6 +5,9 @@ random states (dropout draws from torch's), the loss curve so far and the step. 
 and the same code loads it and takes the remaining steps; the batches are a function of the step (samplers.py),
 so the result is the same checkpoint, bit for bit, as an uninterrupted run (tests/train/test_resume.py).
 
+Ctrl-C or SIGTERM during training does not cut a step: the step under way finishes, the state is saved and
+the command then stops, so the next run loses nothing.
+
 A state saved under other options or other code is not used (the run starts over and says why), and the folder
 is removed once the checkpoint is written. Single-process runs only: a multi-process run starts over."""
 
@@ -16,6 +19,9 @@ import shutil
 from pathlib import Path
 
 SAVE_SECONDS = 600.0  # at most this much training is lost to a kill; a save of me5-small takes a few seconds
+# Ctrl-C / SIGTERM during training finish the step under way and save the state (run.py); the watchdog
+# (bench/interrupts.py) allows this long for it before it ends the process, losing the steps since the last save.
+STOP_GRACE = 120.0  # me5-small on 2 cores: a step ~6 s, a save a few seconds
 STATE, META = "state.pt", "meta.json"
 
 

@@ -36,11 +36,12 @@ import platform
 import random
 import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import __version__
+from bench import __version__, interrupts
 from bench.train.checkpoint import code_fingerprint, save_checkpoint, write_checkpoint
 from bench.train.ddp import all_reduce_mean, check_ranks_agree, distributed_context
 # Re-exported: what a run is, for the callers that import it from here.
@@ -261,49 +262,62 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
         timeline = saved.get("timeline", [])
         resumes = [*saved["resumes"], first]
     train_start = last_save = time.perf_counter()
-    progress = tqdm(range(first, options.steps), desc=f"train {run_id}", disable=rank != 0, mininterval=2,
-                    initial=first, total=options.steps)
-    for step in progress:
-        batches = {role: sampler.batch(step) for role, sampler in samplers.items()}
-        batches_log += [b.record() for b in batches.values()]
-        terms = OBJECTIVES[spec.objective](objective, batches)
-        total = sum(w * t for w, t in terms.values() if w)
-        if not torch.isfinite(total):
-            raise FloatingPointError(f"the loss is {total.item()} at step {step}; lower --lr")
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        if world > 1:
-            for p in params:  # a parameter unused this step still joins the all-reduce
-                if p.grad is None:
-                    p.grad = torch.zeros_like(p)
-            all_reduce_mean([p.grad for p in params], world)
-        if options.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(params, options.max_grad_norm)
-        lr = optimizer.param_groups[0]["lr"]  # the rate this step used
-        optimizer.step()
-        scheduler.step()
-        window.setdefault("loss", []).append(total.item())
-        for name, (_, value) in terms.items():
-            window.setdefault(name, []).append(float(value.item()))
-        if (step + 1) % options.log_every == 0 or step + 1 == options.steps:
-            names = list(window)
-            means = torch.tensor([sum(window[n]) / len(window[n]) for n in names], dtype=torch.float64)
-            if world > 1:
-                means = means.to(device)
-                all_reduce_mean([means], world)
-            point = {"step": step + 1, **{n: round(float(v), 6) for n, v in zip(names, means.tolist())},
-                     "lr": lr}
-            curve.append(point)
-            timeline.append([step + 1, round(trained_before + time.perf_counter() - train_start, 3)])
-            progress.set_postfix(loss=f"{point['loss']:.4f}")
-            window = {}
-        if resumable and step + 1 < options.steps and time.perf_counter() - last_save >= resuming.SAVE_SECONDS:
-            resumable.save({"step": step + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+
+    def save_state(done: int) -> None:
+        resumable.save({"step": done, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "classifier": classifier.state_dict() if classifier is not None else None,
                         "scheduler": scheduler.state_dict(), "random": resuming.random_states(), "curve": curve,
                         "window": window, "batches": batches_log, "resumes": resumes, "timeline": timeline,
                         "train_seconds": trained_before + time.perf_counter() - train_start})
-            last_save = time.perf_counter()
+
+    # Ctrl-C (or SIGTERM) finishes the step under way and saves the state, so a stop loses no training.
+    stopping = (interrupts.deferred(resuming.STOP_GRACE, "finishing this training step and saving its state")
+                if resumable else nullcontext(interrupts.Deferral(0.0, "")))  # never requested: stops at once
+    progress = tqdm(range(first, options.steps), desc=f"train {run_id}", disable=rank != 0, mininterval=2,
+                    initial=first, total=options.steps)
+    with stopping as stop:
+        for step in progress:
+            batches = {role: sampler.batch(step) for role, sampler in samplers.items()}
+            batches_log += [b.record() for b in batches.values()]
+            terms = OBJECTIVES[spec.objective](objective, batches)
+            total = sum(w * t for w, t in terms.values() if w)
+            if not torch.isfinite(total):
+                raise FloatingPointError(f"the loss is {total.item()} at step {step}; lower --lr")
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            if world > 1:
+                for p in params:  # a parameter unused this step still joins the all-reduce
+                    if p.grad is None:
+                        p.grad = torch.zeros_like(p)
+                all_reduce_mean([p.grad for p in params], world)
+            if options.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(params, options.max_grad_norm)
+            lr = optimizer.param_groups[0]["lr"]  # the rate this step used
+            optimizer.step()
+            scheduler.step()
+            window.setdefault("loss", []).append(total.item())
+            for name, (_, value) in terms.items():
+                window.setdefault(name, []).append(float(value.item()))
+            if (step + 1) % options.log_every == 0 or step + 1 == options.steps:
+                names = list(window)
+                means = torch.tensor([sum(window[n]) / len(window[n]) for n in names], dtype=torch.float64)
+                if world > 1:
+                    means = means.to(device)
+                    all_reduce_mean([means], world)
+                point = {"step": step + 1, **{n: round(float(v), 6) for n, v in zip(names, means.tolist())},
+                         "lr": lr}
+                curve.append(point)
+                timeline.append([step + 1, round(trained_before + time.perf_counter() - train_start, 3)])
+                progress.set_postfix(loss=f"{point['loss']:.4f}")
+                window = {}
+            if stop.requested:  # after the last step too: the next run then only writes the checkpoint
+                save_state(step + 1)
+                interrupts.progress.notes.append(
+                    f"{run_id}: training state saved at step {step + 1} of {options.steps} in {resumable.folder}")
+                raise stop.stop()
+            if resumable and step + 1 < options.steps and time.perf_counter() - last_save >= resuming.SAVE_SECONDS:
+                save_state(step + 1)
+                last_save = time.perf_counter()
     train_seconds = trained_before + time.perf_counter() - train_start
     kinds_agree = check_ranks_agree([(b["step"], b["role"], b["kind"]) for b in batches_log], world)
 

@@ -66,3 +66,40 @@ def test_a_state_saved_under_other_options_is_not_used(tiny_model_dir, data_dir,
     cut = train(options(tiny_model_dir, out, run_id="cut", lr=1e-4), log=said.append)
     assert any("not resuming" in line and "other identity" in line for line in said)
     assert weights(cut) == weights(whole) and manifest(cut)["resumed_at_steps"] == []
+
+
+@pytest.mark.parametrize("signal_at", [1, 3])  # mid-run, and during the last step (steps=4)
+def test_ctrl_c_finishes_the_step_saves_and_the_rerun_loses_nothing(tiny_model_dir, data_dir, tmp_path,
+                                                                    monkeypatch, signal_at):
+    import os
+    import signal
+
+    from bench import interrupts
+    from bench.train import samplers
+
+    out = tmp_path / "models"
+    whole = train(options(tiny_model_dir, out, run_id="whole"), log=quiet)
+
+    real_batch = samplers.LanguageBatchSampler.batch
+
+    def batch_then_signal(self, step):
+        if step == signal_at:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as step `signal_at` starts
+        return real_batch(self, step)
+
+    monkeypatch.setattr(samplers.LanguageBatchSampler, "batch", batch_then_signal)
+    with pytest.raises(interrupts.Interrupted):
+        with interrupts.handled(["train"]):
+            train(options(tiny_model_dir, out, run_id="cut"), log=quiet)
+    # the step under way was finished and saved: no periodic save (SAVE_SECONDS is 10 minutes) was due
+    assert any(f"saved at step {signal_at + 1} of 4" in note for note in interrupts.progress.notes)
+    assert not (out / "cut").exists()
+    monkeypatch.setattr(samplers.LanguageBatchSampler, "batch", real_batch)
+
+    said = []
+    cut = train(options(tiny_model_dir, out, run_id="cut"), log=said.append)
+    assert any("resuming from" in line and f"at step {signal_at + 1}" in line for line in said)
+    assert weights(cut) == weights(whole)
+    assert manifest(cut)["loss_curve"] == manifest(whole)["loss_curve"]
+    assert manifest(cut)["resumed_at_steps"] == [signal_at + 1]
+    assert not (out / "cut.resume").exists()
