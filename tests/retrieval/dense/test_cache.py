@@ -128,6 +128,36 @@ def test_a_cut_encode_keeps_what_it_did_and_the_rest_resumes_bitwise(tiny_model_
     assert np.array_equal(vectors, whole)
 
 
+def test_ctrl_c_in_an_encode_finishes_the_batch_and_caches_what_is_done(tiny_model_dir, monkeypatch):
+    import os
+    import signal
+
+    from bench import interrupts
+
+    texts = [f"passage {i}: " + "words of varied length " * (i % 12) for i in range(200)]
+    whole = encoder(tiny_model_dir, batch_size=4, cache=False).encode(texts, "document")
+    cut = encoder(tiny_model_dir, batch_size=4)  # SAVE_SECONDS is 2 minutes: no periodic save is due
+    batches, forward = [], cut.forward
+
+    def forward_signalled(features):
+        batches.append(len(features["attention_mask"]))
+        if len(batches) == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C during the third batch
+        return forward(features)
+
+    monkeypatch.setattr(cut, "forward", forward_signalled)
+    with pytest.raises(interrupts.Interrupted):
+        with interrupts.handled(["run"]):
+            cut.encode(texts, "document")
+    assert len(batches) == 3 and len(list(cut.cache.folder.glob("*.keys"))) == 1  # one save, at the stop
+
+    again = encoder(tiny_model_dir, batch_size=4)
+    calls = CountingEncodes(again, monkeypatch)
+    vectors = again.encode(texts, "document")
+    assert again.counts["cached"] == sum(batches) and len(calls.texts) == len(texts) - sum(batches)
+    assert np.array_equal(vectors, whole)
+
+
 def test_cache_off_reads_and_writes_nothing(tiny_model_dir, own_cache, monkeypatch):
     encoder(tiny_model_dir).encode(TEXTS, "document")
     off = encoder(tiny_model_dir, cache=False)
