@@ -186,14 +186,15 @@ def handled(argv: list[str] | None = None) -> Iterator[None]:
 
 
 @contextmanager
-def deferred(grace: float, what: str) -> Iterator[Deferral]:
+def deferred(grace: float, what: str, when: bool = True) -> Iterator[Deferral]:
     """A block that ends at its own safe points: the first SIGINT / SIGTERM inside it sets `.requested` (and
     says `what` happens next) instead of raising, and the watchdog allows `grace` seconds instead of GRACE.
     The block checks `.requested` at each safe point and raises `.stop()` once it has kept its work; a request
-    still open when the block ends raises there. Outside `handled` (no signal handling) nothing is deferred."""
+    still open when the block ends raises there. Outside `handled` (no signal handling), or when `when` is false
+    (nothing to keep), nothing is deferred."""
     global _deferral
     deferral = Deferral(grace, what)
-    if not _handling or _deferral is not None:
+    if not when or not _handling or _deferral is not None:
         yield deferral
         return
     _deferral = deferral

@@ -36,7 +36,6 @@ import platform
 import random
 import time
 from collections import Counter
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -271,8 +270,8 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
                         "train_seconds": trained_before + time.perf_counter() - train_start})
 
     # Ctrl-C (or SIGTERM) finishes the step under way and saves the state, so a stop loses no training.
-    stopping = (interrupts.deferred(resuming.STOP_GRACE, "finishing this training step and saving its state")
-                if resumable else nullcontext(interrupts.Deferral(0.0, "")))  # never requested: stops at once
+    stopping = interrupts.deferred(resuming.STOP_GRACE, "finishing this training step and saving its state",
+                                   when=resumable is not None)  # DDP keeps no state: it stops at once
     progress = tqdm(range(first, options.steps), desc=f"train {run_id}", disable=rank != 0, mininterval=2,
                     initial=first, total=options.steps)
     with stopping as stop:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -302,8 +301,8 @@ class DenseEncoder:
                                  token_budget=self.batch_size * self.tokens_per_row)
         pending, last_save = [], time.perf_counter()
         # Ctrl-C / SIGTERM finish the batch under way and hand what is done to the cache before stopping.
-        stopping = (interrupts.deferred(STOP_GRACE, "finishing this batch and caching the vectors so far")
-                    if save is not None else nullcontext(interrupts.Deferral(0.0, "")))
+        stopping = interrupts.deferred(STOP_GRACE, "finishing this batch and caching the vectors so far",
+                                       when=save is not None)
         with torch.inference_mode(), stopping as stop:
             for rows in tqdm(batches, desc=f"encode {kind}", unit="batch", leave=False,
                              disable=len(texts) <= self.batch_size):
