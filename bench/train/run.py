@@ -4,7 +4,8 @@ Order of work (every check that can fail runs before the model is loaded):
 options (precision included) -> base model -> output folder -> leakage refusal -> training data (less the dev
 split, if asked) -> leakage audit -> samplers -> model (+ heads) -> steps -> checkpoint written into a temp
 folder, renamed into place. The parts live beside this file: options.py (what a run is, no torch), ddp.py,
-checkpoint.py (writing), objectives.py (what a step computes), trainers.py (the registry), resume.py (a run
+checkpoint.py (writing), manifest.py (what a checkpoint records), objectives.py (what a step computes),
+trainers.py (the registry), record.py (the loss curve, pace and batches, step by step), resume.py (a run
 cut off mid-way continues from its last saved step, to the same weights).
 
 Precision: with --precision bf16 the encoder's forward (and so its backward) runs under torch autocast in
@@ -32,21 +33,19 @@ Rank 0 writes the checkpoint. --batch-size is per rank.
 from __future__ import annotations
 
 import math
-import platform
 import random
 import time
-from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import __version__, interrupts
+from bench import interrupts
 from bench.train.checkpoint import code_fingerprint, save_checkpoint, write_checkpoint
 from bench.train.ddp import all_reduce_mean, check_ranks_agree, distributed_context
 # Re-exported: what a run is, for the callers that import it from here.
 from bench.train.options import (DEFAULT_ALPHA, MANIFEST, TrainOptions, base_name, existing_run,  # noqa: F401
                                  identity, make_run_id, models_root, mtl_weights, run_id_of, same_run, train_device,
                                  validate)
+from bench.train.record import RunRecord
 from bench.train.trainers import TrainerSpec
 
 # ------------------------------------------------------------------------------------------ training
@@ -201,28 +200,20 @@ class Prepared:
 
 def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
     """Load the model, take the steps, and (rank 0) write the checkpoint."""
-    from bench.data.pairs import examples_fingerprint
-
-    spec, alpha, base, run_id, target = prep.spec, prep.alpha, prep.base, prep.run_id, prep.target
-    wanted = prep.identity
-    eval_data, langs, examples, parallel = prep.eval_data, prep.langs, prep.examples, prep.parallel
-    rank, world, local, samplers = prep.rank, prep.world, prep.local, prep.samplers
-
     import torch
     import transformers
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers import __version__ as st_version
     from tqdm.auto import tqdm
 
-    from bench.digest import folder_fingerprint
-    from bench.retrieval.dense.encode import device_name
     from bench.train import resume as resuming
     from bench.train.heads import LanguageClassifier
+    from bench.train.manifest import training_manifest
     from bench.train.objectives import OBJECTIVES, Objective
 
-    device = train_device(options, local)
+    spec, run_id, target, world = prep.spec, prep.run_id, prep.target, prep.world
+    device = train_device(options, prep.local)
     seed_everything(options.seed)
-    location = base.locate()
+    location = prep.base.locate()
     model = SentenceTransformer(location, device=device)
     own_max_seq_length = model.max_seq_length  # what the checkpoint is saved with (checkpoint.save_checkpoint)
     if options.max_seq_length:
@@ -231,9 +222,9 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
     weights = mtl_weights(options)
     classifier = None
     if spec.uses_heads and weights.lid > 0:
-        classifier = LanguageClassifier(model.get_embedding_dimension(), langs, weights.reversal).to(device)
-    objective = Objective(model, examples, parallel, scale=options.scale, weights=weights, classifier=classifier,
-                          precision=options.precision)
+        classifier = LanguageClassifier(model.get_embedding_dimension(), prep.langs, weights.reversal).to(device)
+    objective = Objective(model, prep.examples, prep.parallel, scale=options.scale, weights=weights,
+                          classifier=classifier, precision=options.precision)
     optimizer = _optimizer(model, classifier, options)
     scheduler = transformers.get_linear_schedule_with_warmup(
         optimizer, math.ceil(options.warmup_ratio * options.steps), options.steps)
@@ -242,12 +233,8 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
     model.train()
     if classifier is not None:
         classifier.train()
-    curve: list[dict] = []
-    timeline: list[list] = []  # [step, training seconds so far] at each logged step: the pace (bench/costs.py)
-    window: dict[str, list[float]] = {}
-    batches_log: list[dict] = []
-    first, trained_before, resumes = 0, 0.0, []
-    resumable = resuming.ResumePoint(target, wanted, code_fingerprint()) if world == 1 else None
+    first, record = 0, RunRecord()
+    resumable = resuming.ResumePoint(target, prep.identity, code_fingerprint()) if world == 1 else None
     saved = resumable.load(log) if resumable else None
     if saved:
         model.load_state_dict(saved["model"])
@@ -256,28 +243,28 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         resuming.restore_random_states(saved["random"])
-        first, trained_before = saved["step"], saved["train_seconds"]
-        curve, window, batches_log = saved["curve"], saved["window"], saved["batches"]
-        timeline = saved.get("timeline", [])
-        resumes = [*saved["resumes"], first]
-    train_start = last_save = time.perf_counter()
+        first, record = saved["step"], RunRecord.resumed(saved)
+    last_save = time.perf_counter()
 
     def save_state(done: int) -> None:
         resumable.save({"step": done, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "classifier": classifier.state_dict() if classifier is not None else None,
-                        "scheduler": scheduler.state_dict(), "random": resuming.random_states(), "curve": curve,
-                        "window": window, "batches": batches_log, "resumes": resumes, "timeline": timeline,
-                        "train_seconds": trained_before + time.perf_counter() - train_start})
+                        "scheduler": scheduler.state_dict(), "random": resuming.random_states(), **record.state()})
+
+    def mean_over_ranks(means: list[float]) -> list[float]:
+        tensor = torch.tensor(means, dtype=torch.float64, device=device)
+        all_reduce_mean([tensor], world)
+        return tensor.tolist()
 
     # Ctrl-C (or SIGTERM) finishes the step under way and saves the state, so a stop loses no training.
     stopping = interrupts.deferred(resuming.STOP_GRACE, "finishing this training step and saving its state",
                                    when=resumable is not None)  # DDP keeps no state: it stops at once
-    progress = tqdm(range(first, options.steps), desc=f"train {run_id}", disable=rank != 0, mininterval=2,
+    progress = tqdm(range(first, options.steps), desc=f"train {run_id}", disable=prep.rank != 0, mininterval=2,
                     initial=first, total=options.steps)
     with stopping as stop:
         for step in progress:
-            batches = {role: sampler.batch(step) for role, sampler in samplers.items()}
-            batches_log += [b.record() for b in batches.values()]
+            batches = {role: sampler.batch(step) for role, sampler in prep.samplers.items()}
+            record.batches += [b.record() for b in batches.values()]
             terms = OBJECTIVES[spec.objective](objective, batches)
             total = sum(w * t for w, t in terms.values() if w)
             if not torch.isfinite(total):
@@ -294,21 +281,10 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
             lr = optimizer.param_groups[0]["lr"]  # the rate this step used
             optimizer.step()
             scheduler.step()
-            window.setdefault("loss", []).append(total.item())
-            for name, (_, value) in terms.items():
-                window.setdefault(name, []).append(float(value.item()))
+            record.add({"loss": total.item(), **{name: float(value.item()) for name, (_, value) in terms.items()}})
             if (step + 1) % options.log_every == 0 or step + 1 == options.steps:
-                names = list(window)
-                means = torch.tensor([sum(window[n]) / len(window[n]) for n in names], dtype=torch.float64)
-                if world > 1:
-                    means = means.to(device)
-                    all_reduce_mean([means], world)
-                point = {"step": step + 1, **{n: round(float(v), 6) for n, v in zip(names, means.tolist())},
-                         "lr": lr}
-                curve.append(point)
-                timeline.append([step + 1, round(trained_before + time.perf_counter() - train_start, 3)])
+                point = record.log(step + 1, lr, mean_over_ranks if world > 1 else None)
                 progress.set_postfix(loss=f"{point['loss']:.4f}")
-                window = {}
             if stop.requested:  # after the last step too: the next run then only writes the checkpoint
                 save_state(step + 1)
                 interrupts.progress.notes.append(
@@ -317,58 +293,18 @@ def _fit(options: TrainOptions, prep: Prepared, wall_start: float, log) -> None:
             if resumable and step + 1 < options.steps and time.perf_counter() - last_save >= resuming.SAVE_SECONDS:
                 save_state(step + 1)
                 last_save = time.perf_counter()
-    train_seconds = trained_before + time.perf_counter() - train_start
-    kinds_agree = check_ranks_agree([(b["step"], b["role"], b["kind"]) for b in batches_log], world)
+    kinds_agree = check_ranks_agree([(b["step"], b["role"], b["kind"]) for b in record.batches], world)
 
-    if rank == 0:
-        counts = Counter(f"{b['role']}:{b['kind']}" for b in batches_log)
-        manifest = {
-            "complete": True,
-            "run_id": run_id, "trainer": spec.name, "alpha": alpha, "seed": options.seed,
-            "base_model": base_name(options.base), "base_model_location": str(location),
-            "base_model_fingerprint": (folder_fingerprint(Path(location)) if Path(location).is_dir()
-                                       else f"hf:{location}"),
-            "train_data": options.train_data, "langs": list(langs), "eval_data": list(eval_data),
-            "options": wanted,
-            "precision": options.precision,
-            "max_seq_length": {"training": options.max_seq_length, "saved": own_max_seq_length},
-            "dev_split": prep.dev_split.record() if prep.dev_split is not None else None,
-            "data": {"fingerprint": examples_fingerprint(examples + parallel), "pairs": len(examples),
-                     "mono_pairs": sum(ex.is_mono for ex in examples),
-                     "cross_pairs": sum(not ex.is_mono for ex in examples),
-                     "left_out_without_hard_negative": prep.dropped, "parallel_pairs": len(parallel),
-                     "tatoeba_langs": prep.tatoeba_langs,
-                     "prompts": {"query": objective.query_prompt, "document": objective.document_prompt}},
-            "code_fingerprint": code_fingerprint(),
-            "leakage": prep.leakage,
-            "batches": {"counts": dict(sorted(counts.items())), "per_step": batches_log,
-                        # Pairs per step and role: mtl's parts share one batch of batch_size (mtl-3batch: three).
-                        "pairs_per_step": {role: sampler.batch_size for role, sampler in samplers.items()},
-                        "recorded_rank": rank, "kinds_agree_across_ranks": kinds_agree},
-            "loss_curve": curve,
-            # Kept apart from the curve, which is deterministic: a pause or a resume lengthens one interval.
-            "timeline": timeline,
-            "frozen_weights": frozen,
-            "trainable_parameters": sum(p.numel() for p in params),
-            "heads": "heads/" if spec.uses_heads else None,
-            "steps": options.steps, "world_size": world, "device": str(device), "device_name": device_name(device),
-            "torch_threads": torch.get_num_threads(),
-            "train_seconds": round(train_seconds, 3),
-            "resumed_at_steps": resumes,  # cut off and continued from a saved state (train/resume.py)
-            "steps_per_second": round(options.steps / train_seconds, 4) if train_seconds > 0 else None,
-            "versions": {"bench": __version__, "torch": torch.__version__, "sentence-transformers": st_version,
-                         "transformers": transformers.__version__, "python": platform.python_version()},
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        from bench.results import git_sha
-
-        manifest["git_sha"] = git_sha()
+    if prep.rank == 0:
+        manifest = training_manifest(options, prep, record, location=location, objective=objective,
+                                     weights=weights, own_max_seq_length=own_max_seq_length, frozen=frozen,
+                                     params=params, device=device, kinds_agree=kinds_agree)
         write_checkpoint(target, options.force, lambda folder: save_checkpoint(
             folder, model, own_max_seq_length, classifier, spec.uses_heads, weights, manifest, wall_start))
         if resumable:
             resumable.discard()
         log(f"wrote {target} ({options.steps} steps, {manifest['steps_per_second']} steps/s, "
-            f"final loss {curve[-1]['loss']:.4f})")
+            f"final loss {record.curve[-1]['loss']:.4f})")
 
 
 def list_trainers() -> list[str]:
