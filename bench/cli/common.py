@@ -14,7 +14,7 @@ def checked_precision(args: argparse.Namespace) -> str:
 
     device = getattr(args, "device", None)
     if device is None and args.precision != "fp32":
-        from bench.retrieval.dense.encode import default_device
+        from bench.retrieval.dense.loading import default_device
         device = default_device()
     return check_precision(args.precision, device)
 

@@ -1,5 +1,5 @@
 """The encoder's padded-token budget per batch, timed: the same texts encoded at several tokens-per-row values
-(budget = batch size x tokens per row, see bench/retrieval/dense/encode.py), in each precision, at the model's
+(budget = batch size x tokens per row, see bench/retrieval/dense/batching.py), in each precision, at the model's
 own maximum length so that long passages, where the budget matters, are in the slice. A smaller budget means
 fewer rows per batch (less matmul efficiency), a larger one bigger attention matrices per batch."""
 
@@ -12,7 +12,8 @@ def token_budget(options: PerfOptions, texts: list[str], log: Log) -> list[dict]
     """One row per (precision, tokens per row): median seconds over reps, batches and padding. Reps are
     interleaved across budgets so that a slow spell of the machine does not fall on one budget only."""
     from bench.models.registry import resolve_model, with_precision
-    from bench.retrieval.dense.encode import TOKENS_PER_ROW, DenseEncoder
+    from bench.retrieval.dense.batching import TOKENS_PER_ROW
+    from bench.retrieval.dense.encode import DenseEncoder
 
     rows = []
     for precision in options.precisions:

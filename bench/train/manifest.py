@@ -26,7 +26,7 @@ def training_manifest(options: TrainOptions, prep, record: RunRecord, *, locatio
     from bench.data.pairs import examples_fingerprint
     from bench.digest import folder_fingerprint
     from bench.results import git_sha
-    from bench.retrieval.dense.encode import device_name
+    from bench.retrieval.dense.loading import device_name
 
     spec, examples, parallel = prep.spec, prep.examples, prep.parallel
     train_seconds = record.seconds()

@@ -9,7 +9,8 @@ import pytest
 
 from bench.perf.budget import print_budget, token_budget
 from bench.perf.options import SECTIONS, PerfOptions
-from bench.retrieval.dense.encode import TOKENS_PER_ROW, DenseEncoder
+from bench.retrieval.dense.batching import TOKENS_PER_ROW
+from bench.retrieval.dense.encode import DenseEncoder
 from bench.models.registry import resolve_model
 
 TEXTS = [" ".join(["word"] * n) + f" number {n}" for n in (3, 40, 7, 90, 15, 60, 2, 120)] * 4

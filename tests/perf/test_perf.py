@@ -9,28 +9,13 @@ import sys
 import numpy as np
 import pytest
 
-from bench.retrieval.dense.encode import DenseEncoder, length_batches
+from bench.retrieval.dense.encode import DenseEncoder
 from bench.retrieval.dense.search import chunk_rows, dense_run, exact_top_k, faiss_top_k
 from bench.models.registry import resolve_model, with_backend, with_max_seq_length, with_search
 
 TEXTS = ["short", "a somewhat longer sentence about coffee and sleep", "mid length text here",
          "the longest of them all, with many words about volcanoes, bees, solar panels and python tests",
          "short too", "another mid length sentence"] * 3
-
-
-def test_length_batches_respect_budget_and_cover_every_row():
-    lengths = np.array([5, 100, 30, 30, 7, 100, 2])
-    batches = length_batches(lengths, batch_size=2, token_budget=200, max_rows=3)
-    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
-    for rows in batches:
-        assert 1 <= len(rows) <= 3 and len(rows) * lengths[rows].max() <= 200
-    flat = np.concatenate(batches)
-    assert list(lengths[flat]) == sorted(lengths, reverse=True)  # longest first
-    assert [r.tolist() for r in batches][:2] == [[1, 5], [2, 3, 4]]  # stable among equals
-
-
-def test_one_text_longer_than_the_budget_still_gets_a_batch():
-    assert [b.tolist() for b in length_batches(np.array([50]), batch_size=1, token_budget=10)] == [[0]]
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 32])

@@ -25,7 +25,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +33,15 @@ from tqdm.auto import tqdm
 
 from bench import interrupts
 from bench.digest import folder_fingerprint
-from bench.machine import cpu_model, usable_cores
-from bench.models.registry import (DEFAULT_SIMILARITY, ModelSpec, check_similarity, folder_similarity, hub_revision,
-                                   hub_snapshot, offline, offline_hint)
+from bench.machine import usable_cores
+from bench.models.registry import ModelSpec, folder_similarity, hub_revision, hub_snapshot
+from bench.paths import environment
 from bench.precision import autocast, cast_linear_weights, check_precision, sentence_embeddings
 from bench.retrieval.dense.backends import OnnxTransformer, check_backend, quantize_int8
+from bench.retrieval.dense.batching import TOKENS_PER_ROW, EncodeStats, length_batches
 from bench.retrieval.dense.cache import EmbeddingCache, cache_key
-from bench.paths import environment
+from bench.retrieval.dense.loading import (default_device, load_sentence_transformer, model_similarity,
+                                           resolved_prompt, routes_by_task)
 
 
 def document_text(doc: dict[str, str]) -> str:
@@ -48,107 +49,12 @@ def document_text(doc: dict[str, str]) -> str:
     return (doc.get("title", "") + " " + doc.get("text", "")).strip()
 
 
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def device_name(device: str) -> str:
-    """What ran the model, for run records: the GPU's name, else the CPU model."""
-    if str(device).startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    return cpu_model()
-
-
-def resolved_prompt(model, kind: str) -> str:
-    """The prompt string sentence-transformers (6.2) prepends in encode_query / encode_document: the "query"
-    prompt for queries; the first of "document", "passage", "corpus" for documents; else the default prompt."""
-    prompts = getattr(model, "prompts", None) or {}
-    candidates = ("query",) if kind == "query" else ("document", "passage", "corpus")
-    name = next((c for c in candidates if c in prompts), getattr(model, "default_prompt_name", None))
-    return (prompts.get(name) or "") if name is not None else ""
-
-
-def load_sentence_transformer(spec: ModelSpec, location: str, device: str):
-    """SentenceTransformer(location); a Hugging Face id that is not in the local cache while offline is an OSError
-    with the one-line hint (offline_hint), not the hub library's own error."""
-    from sentence_transformers import SentenceTransformer
-
-    remote = spec.hub_id is not None and not Path(location).is_dir()
-    if remote and offline():
-        raise OSError(offline_hint(spec.hub_id))
-    try:
-        return SentenceTransformer(location, device=device)
-    except OSError as error:
-        if remote and hub_snapshot(spec.hub_id) is None:
-            raise OSError(f"{offline_hint(spec.hub_id)} ({error.__class__.__name__}: "
-                          f"{str(error).splitlines()[0] if str(error) else ''})") from None
-        raise
-
-
-def model_similarity(model, location: str) -> str:
-    """The model's similarity function (cosine, dot, euclidean, manhattan): from its folder's
-    config_sentence_transformers.json when it has one (sentence-transformers silently replaces a value it does not
-    know by cosine; this is a ValueError naming the allowed values), else the loaded model's own."""
-    if Path(location).is_dir():
-        return folder_similarity(location)
-    return check_similarity(getattr(model, "similarity_fn_name", None) or DEFAULT_SIMILARITY)
-
-
-def routes_by_task(model) -> bool:
-    """Whether the model has a Router module: its queries and documents may go through different weights."""
-    try:
-        from sentence_transformers.base.modules import Router
-    except ImportError:  # older sentence-transformers
-        return False
-    return any(isinstance(m, Router) for m in model.modules())
-
-
-# A batch holds at most batch_size x TOKENS_PER_ROW padded tokens and at most MAX_ROWS_FACTOR x batch_size
-# texts: at --batch-size 32, 8 passages of 512 tokens, 32 of 128, 128 queries of 32. `bench perf --section budget`
-# (minilm-l6, 512 SciFact passages at 512 tokens): 64 and 128 tokens per row within 3% of each other in fp32 and
-# bf16, 256 and 512 4-17% slower; 128 keeps half the batches of 64.
-TOKENS_PER_ROW = 128
-MAX_ROWS_FACTOR = 4
 # A long encode hands what it has done to the embedding cache this often: a kill (a session's end) loses at most
 # this much encoding. Each save is one cache segment. Ctrl-C / SIGTERM lose nothing: the batch under way finishes
 # and what is done is saved (the watchdog allows STOP_GRACE for it; me5-small, 32 rows at 512 tokens on 2 cores:
 # about 2 s).
 SAVE_SECONDS = 120
 STOP_GRACE = 60.0
-
-
-def length_batches(lengths: np.ndarray, batch_size: int, token_budget: int | None = None,
-                   max_rows: int | None = None) -> list[np.ndarray]:
-    """Row indices, longest first, cut into batches whose padded size (rows x longest length) stays within
-    `token_budget`, with 1 to `max_rows` rows each. A stable sort keeps equal lengths in input order."""
-    token_budget = token_budget or batch_size * TOKENS_PER_ROW
-    max_rows = max_rows or batch_size * MAX_ROWS_FACTOR
-    order = np.argsort(-np.asarray(lengths), kind="stable")
-    batches, start = [], 0
-    while start < len(order):
-        longest = max(1, int(lengths[order[start]]))
-        rows = max(1, min(max_rows, token_budget // longest))
-        batches.append(order[start:start + rows])
-        start += rows
-    return batches
-
-
-@dataclass
-class EncodeStats:
-    """What the model itself encoded: texts, real (attended) and padded tokens, the sums of their squares per
-    sequence (attention cost grows with length squared), batches, seconds."""
-
-    texts: int = 0
-    real_tokens: int = 0
-    padded_tokens: int = 0
-    real_sq_tokens: int = 0
-    padded_sq_tokens: int = 0
-    batches: int = 0
-    seconds: float = 0.0
-
-    def add(self, other: "EncodeStats") -> None:
-        for name in vars(self):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 class DenseEncoder:

@@ -21,7 +21,8 @@ import numpy as np
 from bench.data.task import RetrievalTask
 from bench.models.registry import ModelSpec
 from bench.retrieval.base import timed
-from bench.retrieval.dense.encode import DenseEncoder, device_name, document_text
+from bench.retrieval.dense.encode import DenseEncoder, document_text
+from bench.retrieval.dense.loading import device_name
 from bench.retrieval.dense.index import ANN_METHODS, IndexParams, build_params, configure, load_or_build, on_device
 from bench.retrieval.dense.index import search as index_search
 from bench.retrieval.dense.index import search_params

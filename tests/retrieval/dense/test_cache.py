@@ -16,7 +16,8 @@ import pytest
 from bench.cli import main
 from bench.retrieval.dense.cache import (META_NAME, STALE_SECONDS, EmbeddingCache, cache_key, embeddings_root,
                                          inventory, remove_stale)
-from bench.retrieval.dense.encode import DenseEncoder, resolved_prompt
+from bench.retrieval.dense.encode import DenseEncoder
+from bench.retrieval.dense.loading import resolved_prompt
 from bench.models.registry import ModelSpec, resolve_model
 from bench.paths import PROJECT_ROOT
 from support.runner import run_beir, run_id_of, task_files
