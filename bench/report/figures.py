@@ -166,19 +166,41 @@ def pair_differences(data: ReportData, a: str, b: str, dataset: str, metric: str
 ALPHA_PANELS = [("mono", "map"), ("cross", "map"), ("multi", "map"), ("multi", "rank_distance")]
 
 
+def alpha_groups(data: ReportData) -> pd.DataFrame:
+    """The trained groups on hybrid's alpha axis, with an `alpha` each: hybrid's own, and the trainers that hybrid
+    reproduces exactly at an end of alpha (xx-mono at 1, xy at 0: TrainerSpec.hybrid_alpha), which an experiment
+    therefore does not train twice."""
+    from bench.train.trainers import TRAINERS
+
+    ends = {name: spec.hybrid_alpha for name, spec in TRAINERS.items() if spec.hybrid_alpha is not None}
+    trained = data.trained_groups()
+    on_axis = trained[(trained["trainer"] == "hybrid") | trained["trainer"].isin(list(ends))].copy()
+    on_axis["alpha"] = [float(g.alpha) if g.trainer == "hybrid" else ends[g.trainer] for g in on_axis.itertuples()]
+    return on_axis
+
+
 def alpha_curve(data: ReportData, folder: Path, notes: list[str], n_resamples: int = stats.N_RESAMPLES,
                 seed: int = 0) -> list[Path]:
     """Per training direction: hybrid's mono, cross and multi mAP, rank distance and BEIR nDCG@10 against alpha,
-    means over seeds with 95% intervals. With fewer than two alphas there is no curve: a note says so."""
+    means over seeds with 95% intervals; alpha 0 and 1 are the xy and xx-mono groups (alpha_groups). With fewer
+    than two alphas there is no curve: a note says so."""
     written = []
-    hybrid = data.trained_groups("hybrid")
-    for (base, train_data), groups in hybrid.groupby(["base_model", "train_data"]):
-        alphas = sorted(float(a) for a in groups["alpha"].dropna().unique())
+    on_axis = alpha_groups(data)
+    hybrid = on_axis[on_axis["trainer"] == "hybrid"]
+    for (base, train_data), groups in on_axis.groupby(["base_model", "train_data"]):
+        if not ((hybrid["base_model"] == base) & (hybrid["train_data"] == train_data)).any():
+            continue  # xx-mono and xy alone are no alpha sweep
+        alphas = sorted(groups["alpha"].unique())
         if len(alphas) < 2:
             notes.append(f"alpha curve ({base} trained on {train_data}): only α = "
                          f"{', '.join(f'{a:g}' for a in alphas) or '?'} has results, so there is no curve (it "
-                         "needs hybrid trained at two or more alphas)")
+                         "needs hybrid trained at two or more alphas, or xx-mono / xy for the ends)")
             continue
+        twins = {float(g.alpha): g.trainer for g in groups.itertuples() if g.trainer != "hybrid"}
+        ends = [f"α = {a:g} is {name}" for a, name in sorted(twins.items())]
+        if ends:
+            notes.append(f"alpha curve ({base} trained on {train_data}): {', '.join(ends)}, the same batches and "
+                         "weights as hybrid at that alpha for the same seed (tests/train/test_alpha_ends.py)")
         dataset = HELD_OUT.get(train_data)
         beir = [d for d in BEIR if (data.scores["dataset"] == d).any()]
         panels = [(dataset, s, m) for s, m in ALPHA_PANELS] + [(d, "mono", "ndcg@10") for d in beir]
@@ -197,6 +219,7 @@ def alpha_curve(data: ReportData, folder: Path, notes: list[str], n_resamples: i
             ax.set_title(f"{where} {METRIC_NAMES.get(metric, metric)}{' ↓' if metric == 'rank_distance' else ''}",
                          fontsize=8)
             ax.set_xlabel("alpha (share of mono batches)", fontsize=8)
+            ax.set_xticks(alphas, [f"{a:g}" + (f"\n{twins[a]}" if a in twins else "") for a in alphas], fontsize=7)
             ax.grid(alpha=0.3)
         fig.suptitle(f"hybrid against alpha: {base} trained on {train_data} (means over seeds, 95% intervals)",
                      fontsize=9)

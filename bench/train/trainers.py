@@ -40,6 +40,9 @@ class TrainerSpec:
     uses_alpha: bool = False
     uses_heads: bool = False  # auxiliary heads saved under <checkpoint>/heads/
     uses_tatoeba: bool = False  # accepts --tatoeba pairs (as extra parallel data)
+    # The alpha at which hybrid draws exactly this trainer's batches and trains bitwise its weights, for the same
+    # seed (tests/train/test_alpha_ends.py): the report's alpha curve takes its ends from these cells.
+    hybrid_alpha: float | None = None
     # Bumped when a trainer keeps its name but changes what it does; part of the run identity past 1, so a
     # checkpoint of the earlier form is never taken for one of the new (options.identity).
     revision: int = 1
@@ -93,9 +96,9 @@ def _mtl_3batch(examples, parallel, args: SamplerArgs) -> dict[str, LanguageBatc
 TRAINERS: dict[str, TrainerSpec] = {
     spec.name: spec for spec in [
         TrainerSpec("xx-mono", "every batch one language, drawn uniformly; q = p (LAReQA's X-X-mono)",
-                    _single(XXMonoSampler), "retrieval"),
+                    _single(XXMonoSampler), "retrieval", hybrid_alpha=1.0),
         TrainerSpec("xy", "every pair cross-lingual (q != p), language pairs drawn uniformly per slot",
-                    _single(XYSampler), "retrieval"),
+                    _single(XYSampler), "retrieval", hybrid_alpha=0.0),
         TrainerSpec("hybrid", "each batch mono with probability alpha (--alpha, default 0.5), cross otherwise",
                     _hybrid, "retrieval", uses_alpha=True),
         TrainerSpec("x-x", "same-language pairs, languages mixed within a batch (LAReQA's X-X)",

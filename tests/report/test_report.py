@@ -320,3 +320,26 @@ def test_places_are_named_by_training_direction_when_there_are_two():
     assert _where(data, [on("mlqa-r", "xquad-r", "cross"), on("mlqa-r", "scifact")]) == "XQuAD-R cross, SciFact"
     assert _where(data, [on("mlqa-r", "scifact"), on("xquad-r", "scifact")]) == \
         "SciFact after training on MLQA-R; SciFact after training on XQuAD-R"
+
+
+def test_the_alpha_curve_takes_its_ends_from_xy_and_xx_mono(tmp_path):
+    """Hybrid at α 0.5 alone has no curve, but xy and xx-mono are hybrid at α 0 and 1 (test_alpha_ends.py)."""
+    from bench.report.figures import alpha_curve, alpha_groups
+
+    write_experiment("synthetic", default_models())
+    data = load_report_data("synthetic")
+    assert sorted(zip(alpha_groups(data)["alpha"], alpha_groups(data)["trainer"])) \
+        == [(0.0, "xy"), (0.5, "hybrid"), (1.0, "xx-mono")]
+    notes: list[str] = []
+    written = alpha_curve(data, tmp_path, notes, n_resamples=RESAMPLES)
+    assert [p.name for p in written] == ["alpha_curve_me5-small_mlqa-r.png"] and written[0].stat().st_size > 1000
+    assert notes == ["alpha curve (me5-small trained on mlqa-r): α = 0 is xy, α = 1 is xx-mono, the same batches and "
+                     "weights as hybrid at that alpha for the same seed (tests/train/test_alpha_ends.py)"]
+
+
+def test_xy_and_xx_mono_without_hybrid_are_no_alpha_sweep(tmp_path):
+    from bench.report.figures import alpha_curve
+
+    write_experiment("ends-only", [m for m in default_models() if m.trainer in ("none", "xy", "xx-mono")])
+    notes: list[str] = []
+    assert alpha_curve(load_report_data("ends-only"), tmp_path, notes, n_resamples=RESAMPLES) == [] and notes == []
