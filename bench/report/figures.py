@@ -185,10 +185,8 @@ def alpha_curve(data: ReportData, folder: Path, notes: list[str], n_resamples: i
     means over seeds with 95% intervals; alpha 0 and 1 are the xy and xx-mono groups (alpha_groups). With fewer
     than two alphas there is no curve: a note says so."""
     written = []
-    on_axis = alpha_groups(data)
-    hybrid = on_axis[on_axis["trainer"] == "hybrid"]
-    for (base, train_data), groups in on_axis.groupby(["base_model", "train_data"]):
-        if not ((hybrid["base_model"] == base) & (hybrid["train_data"] == train_data)).any():
+    for (base, train_data), groups in alpha_groups(data).groupby(["base_model", "train_data"]):
+        if "hybrid" not in set(groups["trainer"]):
             continue  # xx-mono and xy alone are no alpha sweep
         alphas = sorted(groups["alpha"].unique())
         if len(alphas) < 2:
