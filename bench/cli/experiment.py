@@ -12,8 +12,13 @@ SLURM_FLAGS = ("slurm_partition", "slurm_gpus_per_job", "slurm_cpus_per_job", "s
 
 def handle(args: argparse.Namespace) -> int:
     from bench.experiment import load_experiment, run_experiment
+    from bench.experiment.deadline import parse_until, stop_at
     from bench.preflight import check_models_root
 
+    until = parse_until(args.until) if args.until else None
+    if until and args.executor:
+        raise ValueError("--until is for a grid run in this process; jobs take the scheduler's time limit "
+                         "(--slurm-time-min) instead")
     if args.executor:
         from bench.experiment.executors import ExecutorError, check_executor
 
@@ -27,11 +32,15 @@ def handle(args: argparse.Namespace) -> int:
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
     if args.executor and not args.dry_run:
         return _submit(args, experiment, log)
-    run_experiment(experiment, models_dir=args.models_dir, dry_run=args.dry_run, cache=not args.no_cache,
-                   batch_size=args.batch_size, log=log, stages=args.stages,
-                   shard=args.shard, references=args.references, device=args.device,
-                   precision=args.precision)
-    if args.executor:  # --dry-run: the jobs a submit would make
+    with stop_at(None if args.dry_run else until):
+        later = run_experiment(experiment, models_dir=args.models_dir, dry_run=args.dry_run,
+                               cache=not args.no_cache, batch_size=args.batch_size, log=log, stages=args.stages,
+                               shard=args.shard, references=args.references, device=args.device,
+                               precision=args.precision, until=until)
+    if later and not args.dry_run:
+        print(f"experiment {experiment.name}: {len(later)} cell(s) left for a later run, as they would not finish "
+              f"before --until {until.text}; `python -m bench experiment {args.name}` goes on with them")
+    elif args.executor:  # --dry-run: the jobs a submit would make
         _print_units(args, experiment)
     elif args.shard:
         print(f"experiment {experiment.name}: shard {args.shard[0]}/{args.shard[1]} done; when every shard is, "
@@ -126,6 +135,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     experiment.add_argument("--precision", metavar="fp32|bf16", help="numerics of training and encoding for this "
                             "run (default: the file's `precision`); cells of another precision are other cells "
                             "(run ids -bf16 / +bf16)")
+    experiment.add_argument("--until", metavar="WHEN", help="stop by WHEN (21:15, 2026-12-05 21:15, or a "
+                            "duration: 2h30m) as Ctrl-C stops, and start only the cells whose training and scoring "
+                            "fit before it at the pace measured so far; for machines whose checkpoints do not "
+                            "outlive the session (with --dry-run: which cells would start)")
     jobs = experiment.add_argument_group("jobs", "submit one job per grid cell still to do (and one for the "
                                          "references) through submitit, instead of running in this process")
     jobs.add_argument("--executor", choices=EXECUTORS, help="local: jobs as processes on this machine; slurm: "

@@ -8,24 +8,31 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from bench.experiment.plan import (Step, check_references, checkpoint_dir, check_stages, describe_plan, eval_spec,
+from bench.experiment.deadline import Deadline, fitting, work_left
+from bench.experiment.plan import (check_references, checkpoint_dir, check_stages, describe_plan, eval_spec,
                                    is_trained, plan, shard_filter, shard_steps, stage_tasks, stored_key, suite_key,
                                    train_options)
 from bench.experiment.schema import Experiment, Stage, suites_of, unique_cells
+from bench.costs import Pace, duration
+from bench.results import ResultStore
 
 
 def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_run: bool = False, log=print,
                    cache: bool = True, batch_size: int = 32, stages: list[int] | None = None,
                    shard: tuple[int, int] | None = None, references: list[str] | None = None,
-                   device: str | None = None, precision: str | None = None) -> list[Step]:
-    """Train and evaluate what the grid still lacks, in stage order. Returns the plan as it stood at the start.
+                   device: str | None = None, precision: str | None = None,
+                   until: Deadline | None = None) -> list[str]:
+    """Train and evaluate what the grid still lacks, in stage order. Returns the cells (checkpoint names) left
+    for a later run because they would not finish before `until` (with dry_run: those a run now would leave).
     stages: 1-based stage numbers to run (default all).
     shard (k, n): run only every n-th cell of the grid, starting at the k-th (1-based, counted in stage order
     over the whole grid, so that n processes or machines given 1/n .. n/n share it without overlap); the
     references are scored by shard 1 only.
     references: the references to score (default: all of the file's; [] for none).
     device: where training and dense encoding run (default: the GPU when there is one).
-    precision: of training and encoding, instead of the file's (fp32 or bf16)."""
+    precision: of training and encoding, instead of the file's (fp32 or bf16).
+    until: start a cell (or the references) only when what it still needs at the measured pace fits before
+    this deadline (bench/experiment/deadline.py); the stop at the deadline itself is the caller's."""
     if precision is not None:
         experiment = replace(experiment, precision=precision)
     tasks_cache: dict = {}
@@ -34,30 +41,46 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
     log(describe_plan(experiment, shard_steps(steps, shard), shard))
     chosen = check_stages(experiment, stages)
     wanted_refs = check_references(experiment, references)
+    elsewhere = {s.model for s in steps if s.action == "train" and s.elsewhere}
+    cells = [(index, stage, cell) for index, (stage, cell) in enumerate(unique_cells(experiment))
+             if experiment.stages.index(stage) + 1 in chosen and mine(index)
+             and checkpoint_dir(experiment, cell, models_dir).name not in elsewhere]
+    pace = Pace.measure(ResultStore(experiment.name)) if until is not None else None
     if dry_run:
-        return steps
+        if until is None:
+            return []
+        work = [(checkpoint_dir(experiment, cell, models_dir).name, work_left(steps, index, pace))
+                for index, _, cell in cells]
+        started, later = fitting(work, until)
+        log(f"{until.describe()}: would start {len(started)} cell(s)" + "".join(f"\n  {n}" for n in started)
+            + (f"\nand leave {len(later)} for a later run" if later else ""))
+        return later
     prepare(experiment, device)
     unit = dict(log=log, cache=cache, batch_size=batch_size, device=device, tasks_cache=tasks_cache)
     if shard is None or shard[0] == 1:
-        run_references(experiment, wanted_refs, **unit)
-    elsewhere = {s.model for s in steps if s.action == "train" and s.elsewhere}
-    current = None
-    for index, (stage, cell) in enumerate(unique_cells(experiment)):
-        if experiment.stages.index(stage) + 1 not in chosen or not mine(index) \
-                or checkpoint_dir(experiment, cell, models_dir).name in elsewhere:
+        need = work_left(steps, None, pace) if until is not None else None
+        if until is None or until.fits(need):
+            run_references(experiment, wanted_refs, **unit)
+        else:
+            log(f"[later] references: need about {duration(need)}, {until.describe()}")
+    later, current = [], None
+    for index, stage, cell in cells:
+        name = checkpoint_dir(experiment, cell, models_dir).name
+        if until is not None and not until.fits(need := work_left(steps, index, pace)):
+            later.append(name)
+            log(f"[later] {name}: needs about {duration(need)}, {until.describe()}")
             continue
         if stage is not current:
             current = stage
             log(f"== stage: {stage.name}" + (f" (shard {shard[0]}/{shard[1]})" if shard else ""))
         run_cell(experiment, index, models_dir, elsewhere=False, **unit)
-    return steps
+    return later
 
 
 def prepare(experiment: Experiment, device: str | None = None) -> None:
     """Before any work: bf16 where this machine would only emulate it is refused here, not after the references;
     the experiment file goes beside its results."""
     from bench.precision import check_precision
-    from bench.results import ResultStore
 
     check_precision(experiment.precision, device or ("cpu" if experiment.precision == "fp32" else _default_device()))
     _keep_definition(experiment, ResultStore(experiment.name).folder)
@@ -83,7 +106,6 @@ def run_cell(experiment: Experiment, index: int, models_dir: str | None = None, 
     checkpoint here) is skipped; `elsewhere` says so when the caller already knows from the plan, None: look.
     Returns whether anything was run."""
     from bench.models.registry import resolve_model
-    from bench.results import ResultStore
     from bench.train.run import train
 
     tasks_cache = {} if tasks_cache is None else tasks_cache
@@ -123,7 +145,6 @@ def _evaluate(experiment: Experiment, spec, suites: list[str], stage: Stage | No
 
 def _scored_elsewhere(experiment: Experiment, stage: Stage, cell, models_dir: str | None, tasks_cache: dict) -> bool:
     """As plan() says of one cell: no checkpoint here, but its manifest beside results complete on every set."""
-    from bench.results import ResultStore
 
     if is_trained(experiment, cell, models_dir):
         return False
