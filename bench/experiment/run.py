@@ -51,6 +51,7 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
             return []
         work = [(checkpoint_dir(experiment, cell, models_dir).name, work_left(steps, index, pace))
                 for index, _, cell in cells]
+        work = [(name, need) for name, need in work if need != 0]  # done: nothing to start
         started, later = fitting(work, until)
         log(f"{until.describe()}: would start {len(started)} cell(s)" + "".join(f"\n  {n}" for n in started)
             + (f"\nand leave {len(later)} for a later run" if later else ""))
