@@ -4,7 +4,9 @@
 # every WORKERS-th cell (`--shard K/WORKERS`); shard 1 also scores the untrained me5-small reference (BM25
 # needs Java, which such a machine lacks: score it on the CPU afterwards). Results are packed into $OUT every
 # minute, so a run cut off by the lease still returns every finished (model, task) pair.
-#   usage: BENCH_GIT_SHA=<sha> bash scripts/device_run.sh BUNDLE EXPERIMENT WORKERS SECONDS
+#   usage: BENCH_GIT_SHA=<sha> [STAGES="7"] bash scripts/device_run.sh BUNDLE EXPERIMENT WORKERS SECONDS
+# STAGES (1-based, space-separated) narrows the grid to those stages: the cells too long for the CPU sessions,
+# say paper-v2's 3000-step learning-curve runs (4.8 h each on 2 cores, longer than a session).
 set -uo pipefail
 BUNDLE=$(realpath "$1") EXP=$2 WORKERS=$3 LIMIT=$4
 export OUT=${OUT:-/tmp/out}
@@ -53,10 +55,12 @@ per=$(( (cores - 1) / WORKERS )); [ "$per" -ge 1 ] || per=1
 pids=()
 for k in $(seq 1 "$WORKERS"); do
   first=$(( (k - 1) * per )); last=$(( first + per - 1 ))
-  refs=(); [ "$k" -eq 1 ] && refs=(--references me5-small)
+  only=(); [ "$k" -eq 1 ] && only=(--references me5-small)
+  # With STAGES, the references (scored on the CPU already) are left out.
+  [ -n "${STAGES:-}" ] && { read -ra chosen <<< "$STAGES"; only=(--references --stages "${chosen[@]}"); }
   pin=(); command -v taskset >/dev/null && pin=(taskset -c "$first-$last")
   OMP_NUM_THREADS=$per "${pin[@]}" timeout "$LIMIT" \
-    python3 -m bench experiment "$EXP" --shard "$k/$WORKERS" "${refs[@]}" --batch-size 256 \
+    python3 -m bench experiment "$EXP" --shard "$k/$WORKERS" "${only[@]}" --batch-size 256 \
     > "/tmp/logs/worker-$k.log" 2>&1 &
   pids+=($!)
 done
