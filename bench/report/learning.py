@@ -35,12 +35,15 @@ def curve_points(data: ReportData, n_resamples: int, seed: int) -> pd.DataFrame:
     keys = [_strategy(g) for g in groups.itertuples()]
     for strategy in dict.fromkeys(_strategy(g) for g in curve.itertuples()):
         members = groups[np.array([k == strategy for k in keys]) & groups["kind"].isin(["trained", "learning-curve"])]
+        # One line per strategy: every point takes the main group's label (a point's own names its steps).
+        main = members[members["kind"] == "trained"]
         for g in members.itertuples():
+            label = data.label(main["group"].iloc[0] if len(main) else g.group)
             steps = budget if pd.isna(g.steps) else int(g.steps)
             for dataset, setting, metric in _panels(data, g.train_data):
                 score, low, high = score_interval(data, g.group, dataset, setting, metric, n_resamples, seed)
                 if not np.isnan(score):
-                    rows.append({"trainer": g.trainer, "label": data.label(g.group).split(" (")[0],
+                    rows.append({"trainer": g.trainer, "label": label,
                                  "train_data": g.train_data, "steps": steps, "dataset": dataset, "setting": setting,
                                  "metric": metric, "score": score, "low": low, "high": high})
     return pd.DataFrame(rows)

@@ -4,6 +4,7 @@ own beside the strategy's main group, the figure, and the sentence on whether th
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from support.reports import RESAMPLES, Model, write_experiment
@@ -36,16 +37,18 @@ def test_stage_steps_expand_into_cells_and_the_budget_itself_is_the_plain_cell()
             parse_experiment({**DEFINITION, "stages": [{**DEFINITION["stages"][1], "steps": [bad]}]})
 
 
-def write_curve(mtl_offsets: dict[int, float]) -> None:
-    """hybrid at +0.1 at every budget; mtl at the given offset per budget (10 is the file's)."""
+def write_curve(mtl_offsets: dict[int, float], variant: str = "") -> None:
+    """hybrid at +0.1 at every budget; mtl at the given offset per budget (10 is the file's); `variant` (+bf16)
+    is appended to every run id."""
     models = [Model("me5-small", offset=-0.1)]
     for steps, mtl in mtl_offsets.items():
-        models += [Model(f"hybrid-a0.5-me5-small-mlqa-r-s1-{steps}steps", "hybrid", 1, 0.5, 0.1, noise=0.0),
-                   Model(f"mtl-me5-small-mlqa-r-s1-{steps}steps", "mtl", 1, offset=mtl, noise=0.0)]
+        models += [Model(f"hybrid-a0.5-me5-small-mlqa-r-s1-{steps}steps", "hybrid", 1, 0.5, 0.1, noise=0.0,
+                         variant=variant),
+                   Model(f"mtl-me5-small-mlqa-r-s1-{steps}steps", "mtl", 1, offset=mtl, noise=0.0, variant=variant)]
     write_experiment("curve", models, definition=DEFINITION)
     for path in ResultStore("curve").folder.glob("*/training_manifest.json"):
         manifest = json.loads(path.read_text())
-        manifest["options"]["steps"] = int(path.parent.name.split("-")[-1].split("steps")[0])
+        manifest["options"]["steps"] = int(re.search(r"-(\d+)steps@", path.parent.name).group(1))
         path.write_text(json.dumps(manifest))
 
 
@@ -71,3 +74,15 @@ def test_the_report_says_whether_the_order_changes(tmp_path, offsets, sentence):
     assert [p.name for p in written] == ["learning_curve_mlqa-r.png"] and written[0].stat().st_size > 0
     scifact = next(n for n in notes if "SciFact" in n)
     assert sentence in scifact
+
+
+def test_a_strategy_is_one_line_whatever_its_run_ids_carry(tmp_path):
+    """The points of a strategy share its main group's label, also when the labels end in a variant (+bf16):
+    a label is not cut apart to find the strategy."""
+    write_curve({5: 0.0, 10: 0.0, 40: 0.0}, variant="+bf16")
+    data = load_report_data("curve")
+    assert "hybrid α=0.5 (40 steps) +bf16" in set(data.groups["label"])
+    points = curve_points(data, RESAMPLES, 0)
+    scifact = points[points["dataset"] == "scifact"]
+    assert scifact.groupby("label")["steps"].apply(sorted).to_dict() == {"hybrid α=0.5 +bf16": [5, 10, 40],
+                                                                         "mtl +bf16": [5, 10, 40]}

@@ -35,6 +35,7 @@ class Model:
     leaked: int = 0              # XQuAD-R candidates also in training (leakage audit)
     datasets: tuple = ("xquad-r", "scifact")
     drop_pairs: tuple = ()       # cross pairs not scored (a partial model)
+    variant: str = ""            # a run-id suffix such as "+bf16"
 
     @property
     def base_model(self) -> str:
@@ -68,7 +69,7 @@ def write_experiment(name: str, models: list[Model], definition: dict | None = N
     written = {}
     for model in models:
         rng = np.random.default_rng(zlib.crc32(model.name.encode()))
-        run_id = model.name if model.trainer == "none" else f"{model.name}@abcd1234"
+        run_id = model.name if model.trainer == "none" else f"{model.name}@abcd1234{model.variant}"
         for dataset, setting, q, d, metrics in tasks(model):
             per_query = []
             rows = []
