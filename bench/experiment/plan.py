@@ -222,12 +222,13 @@ def check_stages(experiment: Experiment, stages: list[int] | None) -> set[int]:
     return set(stages)
 
 
-def describe_plan(experiment: Experiment, steps: list[Step], shard: tuple[int, int] | None = None) -> str:
+def describe_plan(experiment: Experiment, steps: list[Step], shard: tuple[int, int] | None = None,
+                  pace: Pace | None = None) -> str:
     """steps: the whole plan, or a shard's part of it (shard_steps), which the header then names. With the time
     left at the pace measured so far on this experiment's results, where there is one."""
     from bench.results import ResultStore
 
-    pace = Pace.measure(ResultStore(experiment.name))
+    pace = pace or Pace.measure(ResultStore(experiment.name))
     todo_train = sum(s.action == "train" and not s.done for s in steps)
     todo_eval = sum(s.tasks_total - s.tasks_done for s in steps if s.action == "evaluate")
     part = f", shard {shard[0]}/{shard[1]}" if shard else ""

@@ -38,14 +38,14 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
     tasks_cache: dict = {}
     steps = plan(experiment, models_dir, tasks_cache)
     mine = shard_filter(shard)
-    log(describe_plan(experiment, shard_steps(steps, shard), shard))
+    pace = Pace.measure(ResultStore(experiment.name))  # read once: the plan's times and --until's fit
+    log(describe_plan(experiment, shard_steps(steps, shard), shard, pace))
     chosen = check_stages(experiment, stages)
     wanted_refs = check_references(experiment, references)
     elsewhere = {s.model for s in steps if s.action == "train" and s.elsewhere}
     cells = [(index, stage, cell) for index, (stage, cell) in enumerate(unique_cells(experiment))
              if experiment.stages.index(stage) + 1 in chosen and mine(index)
              and checkpoint_dir(experiment, cell, models_dir).name not in elsewhere]
-    pace = Pace.measure(ResultStore(experiment.name)) if until is not None else None
     if dry_run:
         if until is None:
             return []

@@ -37,8 +37,9 @@ def curve_points(data: ReportData, n_resamples: int, seed: int) -> pd.DataFrame:
         members = groups[np.array([k == strategy for k in keys]) & groups["kind"].isin(["trained", "learning-curve"])]
         # One line per strategy: every point takes the main group's label (a point's own names its steps).
         main = members[members["kind"] == "trained"]
+        main_label = data.label(main["group"].iloc[0]) if len(main) else None
         for g in members.itertuples():
-            label = data.label(main["group"].iloc[0] if len(main) else g.group)
+            label = main_label or data.label(g.group)
             steps = budget if pd.isna(g.steps) else int(g.steps)
             for dataset, setting, metric in _panels(data, g.train_data):
                 score, low, high = score_interval(data, g.group, dataset, setting, metric, n_resamples, seed)
