@@ -16,6 +16,8 @@ def handle(args: argparse.Namespace) -> int:
     from bench.preflight import check_models_root
 
     until = parse_until(args.until) if args.until else None
+    if args.fill and not until:
+        raise ValueError("--fill fills the time left before --until WHEN; give --until too")
     if until and args.executor:
         raise ValueError("--until is for a grid run in this process; jobs take the scheduler's time limit "
                          "(--slurm-time-min) instead")
@@ -36,7 +38,7 @@ def handle(args: argparse.Namespace) -> int:
         later = run_experiment(experiment, models_dir=args.models_dir, dry_run=args.dry_run,
                                cache=not args.no_cache, batch_size=args.batch_size, log=log, stages=args.stages,
                                shard=args.shard, references=args.references, device=args.device,
-                               precision=args.precision, until=until)
+                               precision=args.precision, until=until, fill=args.fill)
     if later and not args.dry_run:
         print(f"experiment {experiment.name}: {len(later)} cell(s) left for a later run, as they would not finish "
               f"before --until {until.text}; `python -m bench experiment {args.name}` goes on with them")
@@ -139,6 +141,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                             "duration: 2h30m) as Ctrl-C stops, and start only the cells whose training and scoring "
                             "fit before it at the pace measured so far; for machines whose checkpoints do not "
                             "outlive the session (with --dry-run: which cells would start)")
+    experiment.add_argument("--fill", action="store_true", help="with --until: once no cell left fits, start the "
+                            "next one anyway; its training stops at WHEN with its state saved and the next run "
+                            "resumes it (needs the models folder kept between runs)")
     jobs = experiment.add_argument_group("jobs", "submit one job per grid cell still to do (and one for the "
                                          "references) through submitit, instead of running in this process")
     jobs.add_argument("--executor", choices=EXECUTORS, help="local: jobs as processes on this machine; slurm: "

@@ -6,7 +6,11 @@ limit): a cell trained but cut off before it is scored must be trained again, so
 with 20 minutes left wastes the 20 minutes. A cell starts only when what it still needs (training and
 scoring, at the pace measured on the experiment's own results, times MARGIN) fits in the time left; cells
 that do not fit are left for a later run and the next cell that fits goes first. At WHEN the run stops as
-Ctrl-C stops it: a training in progress saves its state, finished work is kept."""
+Ctrl-C stops it: a training in progress saves its state, finished work is kept.
+
+Where the models folder does outlive the run, `--fill` spends the time that no cell fits in on the first of
+those left: its training stops at WHEN with its state saved, the next run resumes it (plan.py counts the
+steps saved), so a cell longer than any one session (a 3000-step learning-curve point) still gets done."""
 
 from __future__ import annotations
 
@@ -30,6 +34,9 @@ if TYPE_CHECKING:
 # The pace is a median over runs on the machine's own results; a test suite or another job sharing the cores
 # slows a cell by 20-40%, so a cell is started only when it fits with this much to spare.
 MARGIN = 1.25
+
+# --fill starts a cell only with this much time left: loading the model and data takes a few minutes of it.
+FILL_MIN = 600.0
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 

@@ -39,6 +39,22 @@ def is_trained(experiment: Experiment, cell: Cell, models_dir: str | None = None
                                                                     cell.alpha))
 
 
+def resumed_steps(experiment: Experiment, cell: Cell, models_dir: str | None = None) -> int:
+    """Training steps of this cell that a run cut off mid-way saved and the next run resumes from
+    (bench/train/resume.py); 0 when no state of exactly this run is saved."""
+    from bench.train.resume import state_folder
+
+    folder = checkpoint_dir(experiment, cell, models_dir)
+    if not state_folder(folder).is_dir():
+        return 0
+    from bench.train.checkpoint import code_fingerprint
+    from bench.train.options import identity
+    from bench.train.resume import ResumePoint
+
+    wanted = identity(train_options(experiment, cell, models_dir), cell.alpha)
+    return ResumePoint(folder, wanted, code_fingerprint()).progress()
+
+
 def suite_tasks_for(experiment: Experiment, suite: str, cache: dict) -> list:
     """The tasks of one evaluation suite (`beir` or a LAReQA set), built once per run."""
     from bench.data.suites import SuiteOptions, suite_tasks
@@ -87,7 +103,8 @@ class Step:
     cell: int | None = None  # position in unique_cells(), the unit a shard takes; None for a reference
     remaining: dict[str, int] = field(default_factory=dict)  # evaluate: dataset -> tasks left
     dense: bool = True  # evaluate: a dense model (BM25 is not), for the measured pace
-    pairs: int = 0  # train: optimiser steps x batch size
+    pairs: int = 0  # train: optimiser steps still to take x batch size
+    resumes_at: int = 0  # train: the step a saved state of a cut-off run resumes from
 
     def estimate(self, pace: Pace) -> float | None:
         """Seconds this step still needs at the measured pace; None when nothing like it was measured yet."""
@@ -103,7 +120,9 @@ class Step:
         if self.action == "train":
             where = " (scored in full; checkpoint not on this machine)" if self.elsewhere else ""
             line = f"[{'done' if self.done else 'todo'}] train     {self.model}{where}"
-            return line + (f" ({about})" if about else "")
+            notes = [f"resumes at step {self.resumes_at}"] if self.resumes_at and not self.done else []
+            notes += [about] if about else []
+            return line + (f" ({', '.join(notes)})" if notes else "")
         state = "done" if self.done else f"{self.tasks_done}/{self.tasks_total} done" + (f", {about}" if about else "")
         return f"[{'done' if self.done else 'todo'}] evaluate  {self.model} on {self.suite} ({state})"
 
@@ -158,8 +177,10 @@ def plan(experiment: Experiment, models_dir: str | None = None, tasks_cache: dic
         folder = checkpoint_dir(experiment, cell, models_dir)
         suites = suites_of(experiment, cell)
         options = train_options(experiment, cell, models_dir)
-        train = Step(stage.name, "train", folder.name, done=is_trained(experiment, cell, models_dir), cell=index,
-                     pairs=options.steps * options.batch_size)
+        done = is_trained(experiment, cell, models_dir)
+        resumes_at = 0 if done else resumed_steps(experiment, cell, models_dir)
+        train = Step(stage.name, "train", folder.name, done=done, cell=index, resumes_at=resumes_at,
+                     pairs=(options.steps - resumes_at) * options.batch_size)
         steps.append(train)
         if train.done:
             scored = evaluation(stage, folder.name, {s: eval_spec(experiment, resolve_model(str(folder)), s).key

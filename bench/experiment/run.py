@@ -8,7 +8,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from bench.experiment.deadline import Deadline, fitting, work_left
+from bench.experiment.deadline import FILL_MIN, Deadline, fitting, work_left
 from bench.experiment.plan import (check_references, checkpoint_dir, check_stages, describe_plan, eval_spec,
                                    is_trained, plan, shard_filter, shard_steps, stage_tasks, stored_key, suite_key,
                                    train_options)
@@ -21,7 +21,7 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
                    cache: bool = True, batch_size: int = 32, stages: list[int] | None = None,
                    shard: tuple[int, int] | None = None, references: list[str] | None = None,
                    device: str | None = None, precision: str | None = None,
-                   until: Deadline | None = None) -> list[str]:
+                   until: Deadline | None = None, fill: bool = False) -> list[str]:
     """Train and evaluate what the grid still lacks, in stage order. Returns the cells (checkpoint names) left
     for a later run because they would not finish before `until` (with dry_run: those a run now would leave).
     stages: 1-based stage numbers to run (default all).
@@ -32,7 +32,10 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
     device: where training and dense encoding run (default: the GPU when there is one).
     precision: of training and encoding, instead of the file's (fp32 or bf16).
     until: start a cell (or the references) only when what it still needs at the measured pace fits before
-    this deadline (bench/experiment/deadline.py); the stop at the deadline itself is the caller's."""
+    this deadline (bench/experiment/deadline.py); the stop at the deadline itself is the caller's.
+    fill: with `until`, once no cell left fits, start the first of them anyway: its training stops at the
+    deadline with its state saved and the next run with the same models folder resumes it, so a cell longer
+    than any one run still gets done, and no run ends idle."""
     if precision is not None:
         experiment = replace(experiment, precision=precision)
     tasks_cache: dict = {}
@@ -54,7 +57,8 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
         work = [(name, need) for name, need in work if need != 0]  # done: nothing to start
         started, later = fitting(work, until)
         log(f"{until.describe()}: would start {len(started)} cell(s)" + "".join(f"\n  {n}" for n in started)
-            + (f"\nand leave {len(later)} for a later run" if later else ""))
+            + (f"\nand leave {len(later)} for a later run" if later else "")
+            + (f"\n--fill: the time left after them goes to {later[0]}" if fill and later else ""))
         return later
     prepare(experiment, device)
     unit = dict(log=log, cache=cache, batch_size=batch_size, device=device, tasks_cache=tasks_cache)
@@ -64,18 +68,27 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
             run_references(experiment, wanted_refs, **unit)
         else:
             log(f"[later] references: need about {duration(need)}, {until.describe()}")
-    later, current = [], None
+    later, shown = [], []
+
+    def start(index: int, stage: Stage) -> None:
+        if stage not in shown:
+            shown.append(stage)
+            log(f"== stage: {stage.name}" + (f" (shard {shard[0]}/{shard[1]})" if shard else ""))
+        run_cell(experiment, index, models_dir, elsewhere=False, **unit)
+
     for index, stage, cell in cells:
         name = checkpoint_dir(experiment, cell, models_dir).name
         if until is not None and not until.fits(need := work_left(steps, index, pace)):
-            later.append(name)
+            later.append((index, stage, name))
             log(f"[later] {name}: needs about {duration(need)}, {until.describe()}")
             continue
-        if stage is not current:
-            current = stage
-            log(f"== stage: {stage.name}" + (f" (shard {shard[0]}/{shard[1]})" if shard else ""))
-        run_cell(experiment, index, models_dir, elsewhere=False, **unit)
-    return later
+        start(index, stage)
+    if fill and until is not None and later and until.left() >= FILL_MIN:
+        index, stage, name = later.pop(0)
+        log(f"[fill] {name}: started with {until.describe()}; its training stops then with its state saved, and "
+            "the next run with this models folder resumes it")
+        start(index, stage)
+    return [name for _, _, name in later]
 
 
 def prepare(experiment: Experiment, device: str | None = None) -> None:

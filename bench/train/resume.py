@@ -29,7 +29,7 @@ class ResumePoint:
     """The resume state of one run: `<target>.resume/` beside the checkpoint folder `target`."""
 
     def __init__(self, target: Path, identity: dict, code: str):
-        self.folder = Path(target).with_name(Path(target).name + ".resume")
+        self.folder = state_folder(target)
         self.meta = {"identity": identity, "code": code, "torch": _torch_version()}
 
     def load(self, log=print) -> dict | None:
@@ -51,6 +51,17 @@ class ResumePoint:
         log(f"resuming from {self.folder} at step {state['step']}")
         return state
 
+    def progress(self) -> int:
+        """The steps a rerun of this very run would skip: its saved state's step, read from the small meta file
+        alone (a plan asks this of every cell); 0 when there is no state or another run, code or torch saved it."""
+        try:
+            saved = json.loads((self.folder / META).read_text())
+        except (OSError, ValueError):
+            return 0
+        if not (self.folder / STATE).is_file() or any(saved.get(key) != self.meta[key] for key in self.meta):
+            return 0
+        return int(saved.get("step", 0))
+
     def save(self, state: dict) -> None:
         """Written whole or not at all: a kill during the save leaves the previous state in place."""
         import torch
@@ -58,11 +69,17 @@ class ResumePoint:
         from bench.safety import atomic_write
 
         self.folder.mkdir(parents=True, exist_ok=True)
+        meta = {**self.meta, "step": state["step"]}  # for progress(), without loading the weights
         atomic_write(self.folder / STATE, lambda path: torch.save(state, path))
-        atomic_write(self.folder / META, lambda path: path.write_text(json.dumps(self.meta, sort_keys=True)))
+        atomic_write(self.folder / META, lambda path: path.write_text(json.dumps(meta, sort_keys=True)))
 
     def discard(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def state_folder(target: Path) -> Path:
+    """Where the run whose checkpoint goes to `target` keeps its resume state."""
+    return Path(target).with_name(Path(target).name + ".resume")
 
 
 def random_states() -> dict:

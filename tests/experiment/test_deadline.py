@@ -1,4 +1,5 @@
-"""--until: parsing the deadline, which cells fit before it, and a grid run that leaves the rest for later."""
+"""--until: parsing the deadline, which cells fit before it, and a grid run that leaves the rest for later;
+--fill: the time no cell fits in goes to the next one, whose saved training the next run's plan counts."""
 
 import time
 from datetime import datetime
@@ -9,7 +10,7 @@ from bench import interrupts
 from bench.cli import main
 from bench.costs import Pace
 from bench.experiment import parse_experiment, run_experiment
-from bench.experiment.deadline import MARGIN, Deadline, DeadlineError, fitting, parse_until, stop_at, work_left
+from bench.experiment.deadline import FILL_MIN, MARGIN, Deadline, DeadlineError, fitting, parse_until, stop_at, work_left
 from bench.experiment.plan import Step, plan
 from support.experiments import grid, write
 from support.training import quiet
@@ -90,12 +91,63 @@ def test_cells_that_would_not_finish_are_left_for_a_later_run(tiny_model_dir, da
     assert all(step.done for step in plan(experiment, models))
 
 
+def test_fill_starts_the_first_cell_left_when_none_fits(tiny_model_dir, data_dir, tmp_path, monkeypatch):
+    from bench.experiment import run as grid_run
+
+    models = str(tmp_path / "models")
+    experiment = parse_experiment(grid(tiny_model_dir))
+    real = grid_run.work_left  # every cell not done needs far more than the hour left
+    monkeypatch.setattr(grid_run, "work_left",
+                        lambda steps, cell, pace: 0 if cell is None or real(steps, cell, pace) == 0 else 10 ** 6)
+    deadline = Deadline(time.time() + 3600, "1h")
+    assert run_experiment(experiment, models_dir=models, log=quiet, until=deadline) == [
+        "hybrid-a0.5-tiny-bert-mlqa-r-s1-2steps", "xx-mono-tiny-bert-mlqa-r-s1-2steps"]
+    shown = []
+    later = run_experiment(experiment, models_dir=models, log=shown.append, until=deadline, fill=True)
+    assert later == ["xx-mono-tiny-bert-mlqa-r-s1-2steps"]
+    assert any(line.startswith("[fill] hybrid-a0.5-tiny-bert-mlqa-r-s1-2steps: started with --until 1h") for line in shown)
+    assert {s.model for s in plan(experiment, models) if not s.done} == {"xx-mono-tiny-bert-mlqa-r-s1-2steps"}
+    # Less than FILL_MIN left: loading the model would take most of it, so nothing starts.
+    assert run_experiment(experiment, models_dir=models, log=quiet, fill=True,
+                          until=Deadline(time.time() + FILL_MIN / 2, "5m")) == later
+
+
+def test_the_plan_counts_the_training_a_cut_run_saved(tiny_model_dir, data_dir, tmp_path, monkeypatch):
+    from bench.train import resume
+
+    models = str(tmp_path / "models")
+    raw = grid(tiny_model_dir)
+    raw["stages"][0]["trainers"] = ["hybrid"]
+    experiment = parse_experiment(raw)
+    monkeypatch.setattr(resume, "SAVE_SECONDS", 0.0)
+    real_save = resume.ResumePoint.save
+
+    def save_then_stop(self, state):  # as a stop at --until right after step 1
+        real_save(self, state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(resume.ResumePoint, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(experiment, models_dir=models, log=quiet)
+    monkeypatch.setattr(resume.ResumePoint, "save", real_save)
+    train = next(s for s in plan(experiment, models) if s.action == "train")
+    assert (train.resumes_at, train.pairs, train.done) == (1, 1 * 4, False)
+    assert "resumes at step 1" in train.describe()
+    pace = Pace(seconds_per_pair=0.5, seconds_per_task={}, checkpoints=1, runs=1)
+    assert work_left([train], 0, pace) == 0.5 * 4  # one step of 4 pairs left, not two
+    run_experiment(experiment, models_dir=models, log=quiet)
+    train = next(s for s in plan(experiment, models) if s.action == "train")
+    assert (train.done, train.resumes_at) == (True, 0)
+
+
 def test_the_command_line_checks_until_before_any_work(tiny_model_dir, tmp_path, capsys):
     path = str(write(tmp_path, grid(tiny_model_dir)))
     assert main(["experiment", path, "--until", "soon"]) == 2
     assert "--until 'soon': expected a time" in capsys.readouterr().err
     assert main(["experiment", path, "--until", "2h", "--executor", "local"]) == 2
     assert "--until is for a grid run in this process" in capsys.readouterr().err
+    assert main(["experiment", path, "--fill"]) == 2
+    assert "--fill fills the time left before --until WHEN; give --until too" in capsys.readouterr().err
 
 
 def test_a_dry_run_says_which_cells_would_start(tiny_model_dir, data_dir, tmp_path, capsys):
