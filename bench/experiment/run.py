@@ -33,7 +33,8 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
     precision: of training and encoding, instead of the file's (fp32 or bf16).
     until: start a cell (or the references) only when what it still needs at the measured pace fits before
     this deadline (bench/experiment/deadline.py); the stop at the deadline itself is the caller's.
-    fill: with `until`, once no cell left fits, start the first of them anyway: its training stops at the
+    fill: with `until`, once no cell left fits, start the first of them anyway (and the next, should it end
+    early): its training stops at the
     deadline with its state saved and the next run with the same models folder resumes it, so a cell longer
     than any one run still gets done, and no run ends idle."""
     if precision is not None:
@@ -83,7 +84,7 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
             log(f"[later] {name}: needs about {duration(need)}, {until.describe()}")
             continue
         start(index, stage)
-    if fill and until is not None and later and until.left() >= FILL_MIN:
+    while fill and until is not None and later and until.left() >= FILL_MIN:  # the estimate may be generous
         index, stage, name = later.pop(0)
         log(f"[fill] {name}: started with {until.describe()}; its training stops then with its state saved, and "
             "the next run with this models folder resumes it")

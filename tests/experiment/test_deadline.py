@@ -99,17 +99,18 @@ def test_fill_starts_the_first_cell_left_when_none_fits(tiny_model_dir, data_dir
     real = grid_run.work_left  # every cell not done needs far more than the hour left
     monkeypatch.setattr(grid_run, "work_left",
                         lambda steps, cell, pace: 0 if cell is None or real(steps, cell, pace) == 0 else 10 ** 6)
+    cells = ["hybrid-a0.5-tiny-bert-mlqa-r-s1-2steps", "xx-mono-tiny-bert-mlqa-r-s1-2steps"]
     deadline = Deadline(time.time() + 3600, "1h")
-    assert run_experiment(experiment, models_dir=models, log=quiet, until=deadline) == [
-        "hybrid-a0.5-tiny-bert-mlqa-r-s1-2steps", "xx-mono-tiny-bert-mlqa-r-s1-2steps"]
-    shown = []
-    later = run_experiment(experiment, models_dir=models, log=shown.append, until=deadline, fill=True)
-    assert later == ["xx-mono-tiny-bert-mlqa-r-s1-2steps"]
-    assert any(line.startswith("[fill] hybrid-a0.5-tiny-bert-mlqa-r-s1-2steps: started with --until 1h") for line in shown)
-    assert {s.model for s in plan(experiment, models) if not s.done} == {"xx-mono-tiny-bert-mlqa-r-s1-2steps"}
+    assert run_experiment(experiment, models_dir=models, log=quiet, until=deadline) == cells
     # Less than FILL_MIN left: loading the model would take most of it, so nothing starts.
     assert run_experiment(experiment, models_dir=models, log=quiet, fill=True,
-                          until=Deadline(time.time() + FILL_MIN / 2, "5m")) == later
+                          until=Deadline(time.time() + FILL_MIN / 2, "5m")) == cells
+    assert not any(s.done for s in plan(experiment, models) if s.cell is not None)
+    shown = []
+    assert run_experiment(experiment, models_dir=models, log=shown.append, until=deadline, fill=True) == []
+    # in order, the second once the first ended with time to spare
+    assert [line.split(":")[0] for line in shown if line.startswith("[fill]")] == [f"[fill] {c}" for c in cells]
+    assert all(step.done for step in plan(experiment, models))
 
 
 def test_the_plan_counts_the_training_a_cut_run_saved(tiny_model_dir, data_dir, tmp_path, monkeypatch):
