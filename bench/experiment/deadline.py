@@ -8,9 +8,10 @@ scoring, at the pace measured on the experiment's own results, times MARGIN) fit
 that do not fit are left for a later run and the next cell that fits goes first. At WHEN the run stops as
 Ctrl-C stops it: a training in progress saves its state, finished work is kept.
 
-Where the models folder does outlive the run, `--fill` spends the time that no cell fits in on the first of
-those left: its training stops at WHEN with its state saved, the next run resumes it (plan.py counts the
-steps saved), so a cell longer than any one session (a 3000-step learning-curve point) still gets done."""
+Where the models folder does outlive the run, `--fill` spends the time that no cell fits in on those left,
+in order: the training under way at WHEN stops with its state saved and the next run resumes it (plan.py
+counts the steps saved), so a cell longer than any one session (a 3000-step learning-curve point) still gets
+done."""
 
 from __future__ import annotations
 

@@ -34,9 +34,8 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
     until: start a cell (or the references) only when what it still needs at the measured pace fits before
     this deadline (bench/experiment/deadline.py); the stop at the deadline itself is the caller's.
     fill: with `until`, once no cell left fits, start the first of them anyway (and the next, should it end
-    early): its training stops at the
-    deadline with its state saved and the next run with the same models folder resumes it, so a cell longer
-    than any one run still gets done, and no run ends idle."""
+    early): its training stops at the deadline with its state saved and the next run with the same models
+    folder resumes it, so a cell longer than any one run still gets done, and no run ends idle."""
     if precision is not None:
         experiment = replace(experiment, precision=precision)
     tasks_cache: dict = {}
