@@ -36,14 +36,9 @@ class ResumePoint:
         """The saved state when it was saved by this very run (options, code, torch), else None."""
         import torch
 
-        meta_path = self.folder / META
-        if not meta_path.is_file() or not (self.folder / STATE).is_file():
+        saved, differ = self._saved_meta()
+        if saved is None:
             return None
-        try:
-            saved = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            saved = {}
-        differ = [key for key in self.meta if saved.get(key) != self.meta[key]]
         if differ:
             log(f"not resuming from {self.folder}: saved with other {', '.join(differ)}; starting at step 0")
             return None
@@ -54,13 +49,19 @@ class ResumePoint:
     def progress(self) -> int:
         """The steps a rerun of this very run would skip: its saved state's step, read from the small meta file
         alone (a plan asks this of every cell); 0 when there is no state or another run, code or torch saved it."""
+        saved, differ = self._saved_meta()
+        return 0 if saved is None or differ else int(saved.get("step", 0))
+
+    def _saved_meta(self) -> tuple[dict | None, list[str]]:
+        """(the saved meta, what of this run's meta it differs in); (None, []) when no state is saved."""
+        meta_path = self.folder / META
+        if not meta_path.is_file() or not (self.folder / STATE).is_file():
+            return None, []
         try:
-            saved = json.loads((self.folder / META).read_text())
+            saved = json.loads(meta_path.read_text())
         except (OSError, ValueError):
-            return 0
-        if not (self.folder / STATE).is_file() or any(saved.get(key) != self.meta[key] for key in self.meta):
-            return 0
-        return int(saved.get("step", 0))
+            saved = {}
+        return saved, [key for key in self.meta if saved.get(key) != self.meta[key]]
 
     def save(self, state: dict) -> None:
         """Written whole or not at all: a kill during the save leaves the previous state in place."""
