@@ -28,10 +28,10 @@ def _device_type(device: str | None) -> str:
 
 def available(device: str | None = "cpu") -> list[str]:
     """The precisions that run natively on `device` here."""
-    return [p for p in PRECISIONS if p == "fp32" or _bf16_problem(device) is None]
+    return [p for p in PRECISIONS if p == "fp32" or bf16_problem(device) is None]
 
 
-def _bf16_problem(device: str | None) -> str | None:
+def bf16_problem(device: str | None) -> str | None:
     """Why bf16 would not run natively on `device`, or None when it does."""
     if _device_type(device) == "cuda":
         import torch
@@ -56,7 +56,7 @@ def check_precision(precision: str, device: str | None = "cpu") -> str:
         raise PrecisionError(f"unknown precision {precision!r}{hint}; use one of: "
                              f"{', '.join(available(device))} (available on {_device_type(device)} here)")
     if precision == "bf16":
-        problem = _bf16_problem(device)
+        problem = bf16_problem(device)
         if problem:
             raise PrecisionError(f"--precision bf16 is not supported here: {problem}; "
                                  f"available on {_device_type(device)}: {', '.join(available(device))}")

@@ -2,7 +2,8 @@
 users would otherwise run, in fp32 and bf16 side by side, all in one run on one machine. Writes
 results/perf/<timestamp>.json (everything) and results/perf/summary.json (the headline figures).
 
-Sections (each can be skipped; every precision in --precisions is measured):
+Sections (each can be skipped; every precision in --precision is measured: by default fp32, and bf16
+where this CPU runs it natively):
 1. matmul peak (machine.py): best GFLOP/s of large torch.matmul at the encoder's thread count, fp32 and bf16.
 2. encode (encode.py): passages/s, tokens/s and GFLOP/s of our encoder on a fixed BEIR slice at
    --encode-seq-length tokens, per model and precision, beside sentence-transformers' model.encode on the same
@@ -50,6 +51,8 @@ def run_perf(options: PerfOptions, log: Log = print) -> tuple[dict, dict]:
 
     for precision in options.precisions:
         check_precision(precision, "cpu")  # before any timing: a precision this CPU would emulate is refused
+    for precision, why in options.precisions_left_out.items():
+        log(f"{precision} left out: {why} (its rows and targets stay empty)")
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     report: dict = {"options": {k: (list(v) if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v)
                                 for k, v in asdict(options).items()},
@@ -128,8 +131,9 @@ def add_perf_parser(commands) -> None:
     perf.add_argument("--trainers", nargs="+", help="trainers to time (default: all registered)")
     perf.add_argument("--budgets", type=int, nargs="+", default=list(d.budgets), metavar="TOKENS",
                       help=f"budget: tokens per row timed ({' '.join(map(str, d.budgets))})")
-    perf.add_argument("--precision", nargs="+", dest="precisions", default=list(d.precisions), metavar="fp32|bf16",
-                      help=f"precisions measured side by side (default: {' '.join(d.precisions)})")
+    perf.add_argument("--precision", nargs="+", dest="precisions", metavar="fp32|bf16",
+                      help="precisions measured side by side (default: fp32, and bf16 where this CPU runs it "
+                           "natively; here: " + " ".join(d.precisions) + ")")
     perf.add_argument("--section", nargs="+", choices=SECTIONS, metavar="NAME",
                       help=f"run only these sections ({', '.join(SECTIONS)}); scale runs only when named here")
     perf.add_argument("--skip", nargs="+", default=[], choices=SECTIONS, help="sections to leave out")
@@ -159,7 +163,7 @@ def _perf(args) -> int:
         scaling_datasets=tuple(args.scaling_datasets), train_model=args.train_model, train_steps=args.train_steps,
         train_batch_size=args.train_batch_size, train_seq_length=args.train_seq_length,
         trainers=tuple(args.trainers) if args.trainers else None, budgets=tuple(dict.fromkeys(args.budgets)),
-        precisions=tuple(dict.fromkeys(args.precisions)),
+        precisions=tuple(dict.fromkeys(args.precisions)) if args.precisions else None,
         sections=tuple(args.section) if args.section else None, skip=skip,
         scale_sizes=tuple(dict.fromkeys(args.scale_sizes)), scale_processes=args.scale_processes,
         scale_queries=args.scale_queries, scale_shard_size=args.scale_shard_size,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 Log = Callable[[str], None]
@@ -53,8 +53,9 @@ class PerfOptions:
     train_seq_length: int = 64
     trainers: tuple[str, ...] | None = None  # None: every registered trainer
     budgets: tuple[int, ...] = (64, 128, 256, 512)  # budget: tokens per row timed, on the encode slice
-    # Measured side by side; a precision this machine cannot run natively is refused up front.
-    precisions: tuple[str, ...] = ("fp32", "bf16")
+    # Measured side by side. None: fp32, and bf16 where this CPU runs it natively (the machines lent here
+    # differ); a precision named explicitly that this CPU would only emulate is refused up front.
+    precisions: tuple[str, ...] | None = None
     # Sections run: all but the opt-in ones (None), or only these (--section); minus `skip` either way.
     # __post_init__ folds both into `skip`, which is what the sections read.
     sections: tuple[str, ...] | None = None
@@ -65,8 +66,15 @@ class PerfOptions:
     scale_queries: int = 300
     scale_shard_size: int | None = None  # None: min(65,536, N / processes)
     out: Path | None = None
+    # Set from `precisions`: each default precision left out, with the reason (recorded in the report).
+    precisions_left_out: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.precisions is None:
+            from bench.precision import PRECISIONS, available, bf16_problem
+
+            self.precisions = tuple(available("cpu"))
+            self.precisions_left_out = {p: bf16_problem("cpu") or "" for p in PRECISIONS if p not in self.precisions}
         unknown = [s for s in (*(self.sections or ()), *self.skip) if s not in SECTIONS]
         if unknown:
             raise ValueError(f"unknown perf section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")

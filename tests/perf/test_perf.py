@@ -190,9 +190,25 @@ def test_e2e_pipelines_follow_precisions_and_skips():
     from bench.perf.options import PerfOptions
     from bench.perf.pipelines import e2e_names
 
-    assert e2e_names(PerfOptions()) == ["cold", "warm", "cold-bf16", "beir", "mteb", "st-bf16"]
+    both = ("fp32", "bf16")
+    assert e2e_names(PerfOptions(precisions=both)) == ["cold", "warm", "cold-bf16", "beir", "mteb", "st-bf16"]
     assert e2e_names(PerfOptions(precisions=("fp32",), skip=("mteb",))) == ["cold", "warm", "beir"]
-    assert e2e_names(PerfOptions(skip=("st-bf16", "warm"))) == ["cold", "cold-bf16", "beir", "mteb"]
+    assert e2e_names(PerfOptions(precisions=both, skip=("st-bf16", "warm"))) == ["cold", "cold-bf16", "beir", "mteb"]
+
+
+def test_default_precisions_follow_the_cpu_and_a_named_bf16_is_refused_where_it_is_not_native(monkeypatch, tmp_path):
+    import bench.precision
+    from bench.perf import run_perf
+    from bench.perf.options import PerfOptions
+
+    monkeypatch.setattr(bench.precision, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    assert PerfOptions().precisions == ("fp32", "bf16") and PerfOptions().precisions_left_out == {}
+    monkeypatch.setattr(bench.precision, "cpu_flags", lambda: {"avx2"})  # an AVX2-only machine
+    options = PerfOptions()
+    assert options.precisions == ("fp32",) and "lacks avx512_bf16" in options.precisions_left_out["bf16"]
+    with pytest.raises(bench.precision.PrecisionError, match="lacks avx512_bf16"):
+        run_perf(PerfOptions(precisions=("fp32", "bf16"), sections=("scale",), out=tmp_path), log=lambda m: None)
+    assert not list(tmp_path.iterdir())  # refused before anything was measured or written
 
 
 def test_worker_pipelines_agree_on_a_tiny_task(tiny_model_dir, mirror, tmp_path, monkeypatch, capsys):
