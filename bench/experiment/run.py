@@ -94,9 +94,16 @@ def run_experiment(experiment: Experiment, models_dir: str | None = None, dry_ru
 def prepare(experiment: Experiment, device: str | None = None) -> None:
     """Before any work: bf16 where this machine would only emulate it is refused here, not after the references;
     the experiment file goes beside its results."""
-    from bench.precision import check_precision
+    from bench.precision import PrecisionError, bf16_problem, check_precision
 
-    check_precision(experiment.precision, device or ("cpu" if experiment.precision == "fp32" else _default_device()))
+    device = device or ("cpu" if experiment.precision == "fp32" else _default_device())
+    if experiment.precision == "bf16" and (problem := bf16_problem(device)):
+        # The grid's cells are defined by their precision: say where they can run, and that fp32 makes new cells.
+        raise PrecisionError(f"experiment {experiment.name} runs in bf16, but {problem}. Run it where bf16 is native "
+                             "(a CPU with avx512_bf16 or amx_bf16 in lscpu, or a GPU with --device cuda); "
+                             "--precision fp32 would train and score other cells, under their own run ids, never "
+                             "pooled with these")
+    check_precision(experiment.precision, device)
     _keep_definition(experiment, ResultStore(experiment.name).folder)
 
 

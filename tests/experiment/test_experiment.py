@@ -266,8 +266,9 @@ def test_a_bf16_grid_is_refused_before_any_work_without_native_bf16(tiny_model_d
 
     monkeypatch.setattr(bench.precision, "cpu_flags", lambda: set())
     experiment = parse_experiment(grid(tiny_model_dir, precision="bf16"))
-    with pytest.raises(bench.precision.PrecisionError, match="lacks avx512_bf16"):
+    with pytest.raises(bench.precision.PrecisionError, match="lacks avx512_bf16") as refused:
         run_experiment(experiment, models_dir=str(tmp_path / "models"), log=quiet, device="cpu")
+    assert "experiment grid runs in bf16" in str(refused.value) and "--precision fp32" in str(refused.value)
     assert not ResultStore("grid").folder.exists() and not (tmp_path / "models").exists()
 
 
