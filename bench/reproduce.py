@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from bench.check import OK_TOLERANCE, OKISH_REFERENCE, OKISH_TRAINED
+from bench.check import OK_TOLERANCE, okish_tolerances
 from bench.data.task import RetrievalTask
 from bench.models.registry import ModelSpec
 from bench.paths import committed_results, results_root
@@ -54,7 +54,7 @@ def expected_scores(experiment: str, run_ids: list[str], tasks: list[RetrievalTa
     if rows.empty:
         return pd.DataFrame(columns=[*KEY, "expected", "tolerance"]), notes
     frame = rows[[*KEY, "value"]].rename(columns={"value": "expected"})
-    frame["tolerance"] = [OKISH_REFERENCE if t == "none" else OKISH_TRAINED for t in rows["trainer"]]
+    frame["tolerance"] = okish_tolerances(rows)
     return frame.reset_index(drop=True), notes
 
 

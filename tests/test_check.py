@@ -28,6 +28,20 @@ def test_equal_within_tolerance_and_failures():
     assert result.loc[("trained", "map"), "difference"] == pytest.approx(0.01)
 
 
+def test_a_rank_metric_may_move_by_one_rank_step_of_one_query():
+    """A mean of ranks over n queries moves by 1/n when one near tie falls the other way (another CPU's
+    arithmetic); that is OKish for an untrained model, two such steps are not."""
+    scores = {("base", "rank_distance"): 693.637815, ("base", "map"): 0.5}
+    expected = expected_frame(tidy(scores)).set_index("metric")
+    n = 10  # tidy()'s n_queries
+    assert expected.loc["rank_distance", "tolerance"] == pytest.approx(check.OKISH_REFERENCE + 1 / n)
+    assert expected.loc["map", "tolerance"] == check.OKISH_REFERENCE
+    for moved, status in ((1 / n, "OKish"), (2 / n, "FAIL")):
+        observed = tidy({**scores, ("base", "rank_distance"): scores[("base", "rank_distance")] - moved})
+        result = compare(expected.reset_index(), observed).set_index("metric")
+        assert result.loc["rank_distance", "status"] == status and result.loc["map", "status"] == "OK"
+
+
 def test_a_missing_score_fails():
     observed = tidy({k: v for k, v in SCORES.items() if k != ("trained", "map")})
     result = compare(expected_frame(tidy(SCORES)), observed)

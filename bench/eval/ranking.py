@@ -18,6 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+# Metrics counted in ranks, not on a 0-1 scale: tables show them apart, so they are not read as scores, and
+# regression checks allow them a whole rank step (bench/check.py).
+RANK_METRICS = ("rank_distance",)
 # Bound on the boolean (queries x relevant x docs) comparison block, about 16 MB.
 _MAX_CELLS = 1 << 24
 

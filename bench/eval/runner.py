@@ -15,7 +15,7 @@ import pandas as pd
 from bench import interrupts
 from bench.data.task import DataError, RetrievalTask
 from bench.eval.metrics import mean_scores, per_query_scores
-from bench.eval.ranking import full_ranking_per_query
+from bench.eval.ranking import RANK_METRICS, full_ranking_per_query
 from bench.fingerprint import tasks_to_run
 from bench.machine import cpu_model
 from bench.models.registry import ModelSpec
@@ -176,10 +176,6 @@ def run_models(specs: list[ModelSpec], tasks: list[RetrievalTask], experiment: s
                         run=run if task.ranking == "topk" else None)
             interrupts.finished()
     return store.load_pairs([spec.key for spec in specs], tasks)
-
-
-# Metrics counted in ranks, not on a 0-1 scale: shown in a table of their own so they are not read as scores.
-RANK_METRICS = ("rank_distance",)
 
 
 def summary_table(rows: pd.DataFrame, per_language: bool = False) -> pd.DataFrame:
